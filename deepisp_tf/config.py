@@ -1,0 +1,234 @@
+"""Typed configuration: dataclasses for every stage, and the named presets users run.
+
+Camera constants and render settings live here (and in the manifests written from them), never
+inside the functions that use them. Presets are built by named functions in `PRESETS`; each one
+documents the command that runs it, and `tests/test_config.py` validates every preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Callable
+
+# The reference render: DESIGN.md §2.1. Everything not listed stays at rawpy's default
+# (AHD demosaic, sRGB primaries, BT.709 gamma (2.222, 4.5), highlight clip).
+REFERENCE_RENDER_SETTINGS: dict[str, Any] = {
+    "use_camera_wb": True,
+    "no_auto_bright": True,
+    "output_bps": 16,
+    "user_flip": 0,
+}
+REFERENCE_RENDER_DEFAULTS_NOTE = (
+    "all other rawpy.postprocess settings at defaults: AHD demosaic, sRGB output colour space, "
+    "gamma (2.222, 4.5), highlight clip")
+
+# XYZ(D65) -> camera matrices (Adobe DNG ColorMatrix2-style, rows sum roughly to the white point)
+# of a few real sensors. The synthetic generator draws random convex combinations of them, as in
+# Brooks et al. 2019, so the network sees a spread of plausible camera colour responses.
+CAMERA_XYZ_MATRICES: dict[str, tuple[float, ...]] = {
+    "canon_eos_5d_mark_iii": (0.6722, -0.0635, -0.0963, -0.4287, 1.2460, 0.2028,
+                              -0.0908, 0.2162, 0.5668),
+    "canon_eos_550d": (0.6941, -0.1164, -0.0857, -0.3825, 1.1597, 0.2534,
+                       -0.0416, 0.1540, 0.6039),
+    "nikon_d700": (0.8139, -0.2171, -0.0663, -0.8747, 1.6541, 0.2295,
+                   -0.1925, 0.2008, 0.8093),
+    "sony_a7": (0.5271, -0.0712, -0.0347, -0.6153, 1.3653, 0.2763,
+                -0.1601, 0.2366, 0.7242),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    """How natural sRGB photos are 'unprocessed' into RAW DNG files (Brooks et al. 2019)."""
+
+    seed: int = 0
+    variants_per_image: int = 2        # DNGs per source photo (different cameras / patterns)
+    max_side: int = 768                # longer side of a synthetic frame, pixels (even)
+    min_side: int = 256
+    white_level: int = 4095            # 12-bit sensor
+    black_level_range: tuple[int, int] = (64, 256)
+    red_gain_range: tuple[float, float] = (1.9, 2.4)
+    blue_gain_range: tuple[float, float] = (1.5, 1.9)
+    exposure_gain_mean: float = 0.8    # 1 / overall brightness gain ~ N(mean, std)
+    exposure_gain_std: float = 0.1
+    log_shot_noise_range: tuple[float, float] = (-9.2, -6.5)   # ln(shot noise variance factor)
+    read_noise_slope: float = 2.18     # ln(read) = slope * ln(shot) + intercept + N(0, std)
+    read_noise_intercept: float = 1.20
+    read_noise_std: float = 0.26
+    camera_matrices: tuple[str, ...] = tuple(CAMERA_XYZ_MATRICES)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Dataset preparation (RAW files -> tiles in TFRecord shards) and the tf.data pipeline."""
+
+    tile_size: int = 256               # stored tile side (even); crops are cut from it
+    tile_stride: int = 256             # stride between stored tiles (even)
+    max_tiles_per_file: int = 64       # evenly spread subset when a file yields more
+    crop_size: int = 128               # training crop side (even, <= tile_size - 2)
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    shuffle_buffer: int = 512
+    augment: bool = True               # Bayer-preserving flips and transposes
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("tile_size", "tile_stride", "crop_size"):
+            value = getattr(self, name)
+            if value <= 0 or value % 2:
+                raise ValueError(f"DataConfig.{name} must be positive and even, got {value}")
+        if self.crop_size > self.tile_size - 2:
+            raise ValueError(
+                f"DataConfig.crop_size ({self.crop_size}) must be <= tile_size - 2 "
+                f"({self.tile_size - 2}): Bayer-preserving flips need a one-pixel margin")
+        if not 0 <= self.val_fraction + self.test_fraction < 1:
+            raise ValueError("val_fraction + test_fraction must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """MobileNetV2-UNet on the packed mosaic."""
+
+    alpha: float = 0.35                # MobileNetV2 width multiplier
+    decoder_filters: tuple[int, ...] = (64, 32, 24, 16)   # from deepest to shallowest stage
+    encoder_stages: int = 4            # how many MobileNetV2 stages feed skip connections
+    metadata_size: int = 12            # camera->sRGB matrix (9) + white-balance gains (3)
+    use_metadata: bool = True
+    upsampling: str = "bilinear"       # "bilinear" or "nearest" (see README: int8 delegation)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and schedule."""
+
+    batch_size: int = 8
+    epochs: int = 20
+    steps_per_epoch: int = 200
+    validation_steps: int = 20
+    learning_rate: float = 1e-3
+    decay_rate: float = 0.5            # exponential decay per `decay_epochs`
+    decay_epochs: int = 5
+    ssim_weight: float = 0.0           # loss = L1 + ssim_weight * (1 - SSIM)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one training run needs; saved next to the trained model."""
+
+    name: str
+    description: str
+    command: str                       # the command that runs this preset
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+
+    def validate(self) -> None:
+        self.data.validate()
+        if self.model.alpha <= 0:
+            raise ValueError(f"{self.name}: model.alpha must be positive")
+        if self.train.batch_size <= 0 or self.train.epochs <= 0:
+            raise ValueError(f"{self.name}: batch_size and epochs must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ExperimentConfig":
+        return cls(
+            name=values["name"], description=values["description"], command=values["command"],
+            data=_from_dict(DataConfig, values.get("data", {})),
+            model=_from_dict(ModelConfig, values.get("model", {})),
+            train=_from_dict(TrainConfig, values.get("train", {})),
+            synthetic=_from_dict(SyntheticConfig, values.get("synthetic", {})),
+        )
+
+
+def _from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Build a flat dataclass from a dict, turning JSON lists back into tuples."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - fields
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def override(config: ExperimentConfig, assignments: list[str]) -> ExperimentConfig:
+    """Return `config` with `section.field=value` assignments applied (values parsed as JSON).
+
+    Example: `override(cfg, ["train.epochs=2", "model.alpha=0.5"])`.
+    """
+    values = config.to_dict()
+    for assignment in assignments:
+        key, sep, raw_value = assignment.partition("=")
+        section, dot, field = key.strip().partition(".")
+        if not sep or not dot or section not in values or not isinstance(values[section], dict):
+            raise ValueError(f"override {assignment!r} is not of the form section.field=value")
+        if field not in values[section]:
+            raise ValueError(f"override {assignment!r}: {section} has no field {field!r}")
+        try:
+            values[section][field] = json.loads(raw_value)
+        except json.JSONDecodeError:
+            values[section][field] = raw_value
+    result = ExperimentConfig.from_dict(values)
+    result.validate()
+    return result
+
+
+def quickstart() -> ExperimentConfig:
+    return ExperimentConfig(
+        name="quickstart",
+        description="Tiny model that trains in a few minutes on 2 CPU cores on the synthetic set.",
+        command=("python -m tools.train --config=quickstart --data=runs/quickstart/data "
+                 "--workdir=runs/quickstart/train"),
+        data=DataConfig(tile_size=130, tile_stride=128, crop_size=128, max_tiles_per_file=24),
+        model=ModelConfig(alpha=0.35, decoder_filters=(32, 24, 16, 16)),
+        train=TrainConfig(batch_size=8, epochs=6, steps_per_epoch=60, validation_steps=8,
+                          learning_rate=2e-3, decay_epochs=2),
+    )
+
+
+def default() -> ExperimentConfig:
+    return ExperimentConfig(
+        name="default",
+        description="The shipped model: synthetic set plus real RAW files, whole cameras held out.",
+        command=("python -m tools.train --config=default --data=runs/default/data "
+                 "--workdir=runs/default/train"),
+        data=DataConfig(tile_size=258, tile_stride=256, crop_size=256, max_tiles_per_file=48),
+        model=ModelConfig(alpha=0.35),
+        train=TrainConfig(batch_size=8, epochs=30, steps_per_epoch=200, validation_steps=20),
+    )
+
+
+def zrr() -> ExperimentConfig:
+    return ExperimentConfig(
+        name="zrr",
+        description=("Zurich RAW-to-RGB (PyNET protocol): Huawei P20 mosaic -> Canon 5D Mark IV "
+                     "JPEG, 448x448 patches, no camera metadata."),
+        command=("python -m tools.train --config=zrr --data=runs/zrr/data "
+                 "--workdir=runs/zrr/train"),
+        data=DataConfig(tile_size=448, tile_stride=448, crop_size=256, max_tiles_per_file=1,
+                        val_fraction=0.0, test_fraction=0.0),
+        model=ModelConfig(alpha=0.5, use_metadata=False),
+        train=TrainConfig(batch_size=16, epochs=30, steps_per_epoch=1000, validation_steps=50),
+    )
+
+
+PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
+    "quickstart": quickstart,
+    "default": default,
+    "zrr": zrr,
+}
+
+
+def get_preset(name: str) -> ExperimentConfig:
+    """Return the named preset, validated."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown config {name!r}; presets: {', '.join(sorted(PRESETS))}")
+    config = PRESETS[name]()
+    config.validate()
+    return config

@@ -1,0 +1,269 @@
+"""Read Bayer RAW files (anything LibRaw decodes) and render the reference image.
+
+`read_raw` returns one `RawRecord` with everything the model and the classic pipelines need: the
+visible mosaic, its CFA pattern, black and white levels, the white balance and camera->sRGB
+matrix that rawpy's reference render applies, the pixel aspect, and the render's size. Every
+failure (unknown format, truncated or corrupt file, non-Bayer sensor) is a `RawReadError` that
+names the file and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from typing import Any
+
+import numpy as np
+
+from deepisp_tf.config import REFERENCE_RENDER_SETTINGS
+from deepisp_tf.raw import cfa, geometry
+
+# sRGB (D65) -> XYZ, as LibRaw's `xyz_rgb`: used to turn a camera's XYZ->camera matrix into the
+# camera->sRGB matrix LibRaw applies.
+XYZ_FROM_SRGB = np.array([[0.412453, 0.357580, 0.180423],
+                          [0.212671, 0.715160, 0.072169],
+                          [0.019334, 0.119193, 0.950227]])
+
+
+class RawReadError(Exception):
+    """A RAW file could not be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RawRecord:
+    """One decoded RAW file.
+
+    Attributes:
+      path: the file read.
+      mosaic: [H, W] uint16 visible mosaic, black level not subtracted.
+      pattern: CFA pattern of the mosaic's top-left 2x2 block, e.g. "GRBG".
+      black_levels: [2, 2] float32 black level of each site of the top-left 2x2 block.
+      white_level: the saturation value LibRaw scales by (see `effective_white_level`).
+      wb_gains: [3] float32 (R, G, B) white-balance gains of the reference render, min = 1:
+        linear camera RGB = clip((mosaic - black) / (white - black) * gain, 0, 1).
+      wb_source: "as_shot" (the file's) or "auto" (LibRaw's grey world, for files without).
+      cam_to_srgb: [3, 3] float32 matrix from white-balanced camera RGB to linear sRGB.
+      pixel_aspect: LibRaw's pixel aspect (1 for square pixels).
+      render_size: (height, width) of the reference render.
+      camera: camera name when the file says it, else a sensor signature.
+    """
+
+    path: str
+    mosaic: np.ndarray
+    pattern: str
+    black_levels: np.ndarray
+    white_level: float
+    wb_gains: np.ndarray
+    wb_source: str
+    cam_to_srgb: np.ndarray
+    pixel_aspect: float
+    render_size: tuple[int, int]
+    camera: str
+
+    @property
+    def raw_size(self) -> tuple[int, int]:
+        return tuple(self.mosaic.shape[:2])
+
+    def metadata(self) -> dict[str, Any]:
+        """Return the JSON-friendly metadata (everything except the mosaic)."""
+        return {
+            "pattern": self.pattern,
+            "black_levels": self.black_levels.tolist(),
+            "white_level": float(self.white_level),
+            "wb_gains": self.wb_gains.tolist(),
+            "wb_source": self.wb_source,
+            "cam_to_srgb": self.cam_to_srgb.tolist(),
+            "pixel_aspect": float(self.pixel_aspect),
+            "raw_size": list(self.raw_size),
+            "render_size": list(self.render_size),
+            "camera": self.camera,
+        }
+
+
+def cam_to_srgb_from_xyz(xyz_to_cam: np.ndarray) -> np.ndarray:
+    """Return LibRaw's camera->sRGB matrix [3, 3] for an XYZ->camera matrix [3, 3].
+
+    Rows of camera<-sRGB are normalized so sRGB white maps to camera white, then inverted.
+    """
+    cam_from_srgb = np.asarray(xyz_to_cam, np.float64) @ XYZ_FROM_SRGB
+    cam_from_srgb = cam_from_srgb / cam_from_srgb.sum(axis=1, keepdims=True)
+    return np.linalg.pinv(cam_from_srgb)
+
+
+def effective_white_level(mosaic: np.ndarray, white_level: float,
+                          threshold: float = 0.75) -> float:
+    """Return the white level LibRaw scales by: its `adjust_maximum` rule.
+
+    When the brightest visible value lies between `threshold * white_level` and `white_level`,
+    LibRaw takes it as the saturation point (rawpy's default `adjust_maximum_thr` is 0.75).
+    """
+    data_max = float(mosaic.max()) if mosaic.size else 0.0
+    if threshold * white_level < data_max < white_level:
+        return data_max
+    return float(white_level)
+
+
+def grey_world_gains(mosaic: np.ndarray, pattern: str, black_levels: np.ndarray,
+                     white_level: float, block: int = 8) -> np.ndarray:
+    """Return LibRaw's automatic white balance (R, G, B) gains, min = 1.
+
+    The grey world over `block`x`block` blocks, skipping every block that holds a value within
+    25 of saturation: what rawpy's reference render applies when a file has no usable as-shot
+    white balance.
+
+    Args:
+      mosaic: [H, W] raw mosaic, black not subtracted.
+      pattern: its CFA pattern.
+      black_levels: [2, 2] black level per site.
+      white_level: effective white level.
+      block: block size of the statistic.
+
+    Returns:
+      [3] float32 gains.
+    """
+    height, width = mosaic.shape
+    reps = (height // 2 + 1, width // 2 + 1)
+    channels = np.tile(cfa.channel_map(pattern), reps)[:height, :width]
+    values = np.maximum(mosaic - np.tile(black_levels, reps)[:height, :width], 0.0)
+    blocks_y, blocks_x = -(-height // block), -(-width // block)
+    pad = ((0, blocks_y * block - height), (0, blocks_x * block - width))
+    saturated = np.pad(mosaic > white_level - 25, pad).reshape(
+        blocks_y, block, blocks_x, block).any(axis=(1, 3))
+    keep = np.repeat(np.repeat(~saturated, block, 0), block, 1)[:height, :width]
+    gains = np.ones(3)
+    for channel in range(3):  # LibRaw: gain = count / sum over kept sites of the colour
+        selected = keep & (channels == channel)
+        total = values[selected].sum()
+        if total > 0:
+            gains[channel] = selected.sum() / total
+    return (gains / gains.min()).astype(np.float32)
+
+
+def _white_balance(raw: Any, mosaic: np.ndarray, pattern: str, black: np.ndarray,
+                   white: float) -> tuple[np.ndarray, str]:
+    """Return the (R, G, B) gains, min = 1, that rawpy's use_camera_wb render applies."""
+    as_shot = np.asarray(raw.camera_whitebalance, np.float64)[:3]
+    if np.all(as_shot > 0):
+        return (as_shot / as_shot.min()).astype(np.float32), "as_shot"
+    return grey_world_gains(mosaic, pattern, black, white), "auto"
+
+
+def _colour_matrix(raw: Any) -> np.ndarray:
+    """Return the camera->sRGB matrix rawpy's render uses (identity when the file has none)."""
+    xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, np.float64)[:3]
+    if np.any(xyz_to_cam):
+        return cam_to_srgb_from_xyz(xyz_to_cam).astype(np.float32)
+    matrix = np.asarray(raw.color_matrix, np.float64)[:, :3]
+    if np.any(matrix):
+        return matrix.astype(np.float32)
+    return np.eye(3, dtype=np.float32)
+
+
+def _camera_name(path: str, raw: Any) -> str:
+    """Return 'Make Model' from TIFF tags when present, else a stable sensor signature."""
+    try:
+        import tifffile  # pylint: disable=import-outside-toplevel
+        with tifffile.TiffFile(path) as tif:
+            tags = tif.pages[0].tags
+            make = str(tags["Make"].value).strip() if "Make" in tags else ""
+            model = str(tags["Model"].value).strip() if "Model" in tags else ""
+        name = model if make and model.startswith(make) else f"{make} {model}".strip()
+        if name:
+            return name
+    except Exception:  # pylint: disable=broad-except  # not a TIFF container: use the signature
+        pass
+    signature = hashlib.sha1(repr((
+        raw.raw_image_visible.shape, bytes(raw.raw_pattern.tobytes()),
+        tuple(raw.black_level_per_channel), raw.white_level,
+        np.round(np.asarray(raw.rgb_xyz_matrix), 4).tobytes())).encode()).hexdigest()[:8]
+    return f"sensor-{signature}"
+
+
+def _record(path: str, raw: Any) -> RawRecord:
+    """Build a RawRecord from an open rawpy object, rejecting non-Bayer sensors."""
+    if raw.raw_type != _rawpy().RawType.Flat:
+        raise RawReadError(path, "not a Bayer sensor (linear/demosaiced or layered raw data)")
+    pattern_index = raw.raw_pattern
+    desc = raw.color_desc.decode("ascii", "replace")
+    if pattern_index is None or pattern_index.shape != (2, 2) or raw.num_colors != 3:
+        shape = None if pattern_index is None else pattern_index.shape
+        raise RawReadError(path, f"not a Bayer sensor (CFA pattern {shape}, colours {desc!r})")
+    pattern = "".join(desc[i] for i in pattern_index.ravel()).upper()
+    if sorted(pattern) != ["B", "G", "G", "R"]:
+        raise RawReadError(path, f"unsupported CFA {pattern!r} (colours {desc!r})")
+    mosaic = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
+    black = np.asarray(raw.black_level_per_channel, np.float32)[pattern_index]
+    white = effective_white_level(mosaic, float(raw.white_level))
+    if white <= float(black.max()):
+        raise RawReadError(path, f"white level {white} is not above black level {black.max()}")
+    wb_gains, wb_source = _white_balance(raw, mosaic, pattern, black, white)
+    aspect = float(raw.sizes.pixel_aspect) or 1.0
+    return RawRecord(
+        path=path, mosaic=mosaic, pattern=cfa.validate_pattern(pattern), black_levels=black,
+        white_level=white, wb_gains=wb_gains, wb_source=wb_source,
+        cam_to_srgb=_colour_matrix(raw), pixel_aspect=aspect,
+        render_size=geometry.render_size(mosaic.shape, aspect), camera=_camera_name(path, raw))
+
+
+def _rawpy() -> Any:
+    import rawpy  # pylint: disable=import-outside-toplevel  # keeps `import deepisp_tf` light
+    return rawpy
+
+
+def read_raw(path: str | os.PathLike, *, with_reference: bool = False,
+             render_settings: dict[str, Any] | None = None
+             ) -> RawRecord | tuple[RawRecord, np.ndarray]:
+    """Decode a RAW file into a RawRecord, optionally with its reference render.
+
+    Args:
+      path: any RAW file LibRaw supports.
+      with_reference: also return the reference render ([H', W', 3] uint16, DESIGN §2.1).
+      render_settings: overrides of the reference settings (for baselines such as LINEAR).
+
+    Returns:
+      The record, or (record, reference) when `with_reference`.
+
+    Raises:
+      RawReadError: the file is missing, not a RAW file, corrupt, truncated, or not Bayer.
+    """
+    path = os.fspath(path)
+    rawpy = _rawpy()
+    if not os.path.isfile(path):
+        raise RawReadError(path, "no such file")
+    try:
+        with rawpy.imread(path) as raw:
+            record = _record(path, raw)
+            if not with_reference:
+                return record
+            reference = raw.postprocess(**{**REFERENCE_RENDER_SETTINGS, **(render_settings or {})})
+    except RawReadError:
+        raise
+    except rawpy.LibRawFileUnsupportedError as error:
+        raise RawReadError(path, f"unsupported or unknown file format ({error})") from None
+    except (rawpy.LibRawError, OSError, ValueError, MemoryError) as error:
+        raise RawReadError(path, f"corrupt or truncated file ({type(error).__name__}: {error})"
+                           ) from None
+    if tuple(reference.shape[:2]) != record.render_size:
+        raise RawReadError(path, f"reference render is {reference.shape[:2]}, expected "
+                                 f"{record.render_size} from the pixel aspect")
+    return record, reference
+
+
+def reference_render(path: str | os.PathLike, **overrides: Any) -> np.ndarray:
+    """Return the reference render [H', W', 3] uint16 of a RAW file (DESIGN §2.1)."""
+    return read_raw(path, with_reference=True, render_settings=overrides)[1]
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Return the hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
