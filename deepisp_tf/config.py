@@ -66,6 +66,7 @@ class DataConfig:
     tile_size: int = 256               # stored tile side (even); crops are cut from it
     tile_stride: int = 256             # stride between stored tiles (even)
     max_tiles_per_file: int = 64       # evenly spread subset when a file yields more
+    border: int = 8                    # pixels skipped at every edge (demosaic edge effects)
     crop_size: int = 128               # training crop side (even, <= tile_size - 2)
     val_fraction: float = 0.15
     test_fraction: float = 0.15
@@ -74,9 +75,9 @@ class DataConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("tile_size", "tile_stride", "crop_size"):
+        for name in ("tile_size", "tile_stride", "crop_size", "border"):
             value = getattr(self, name)
-            if value <= 0 or value % 2:
+            if value < 0 or value % 2 or (value == 0 and name != "border"):
                 raise ValueError(f"DataConfig.{name} must be positive and even, got {value}")
         if self.crop_size > self.tile_size - 2:
             raise ValueError(

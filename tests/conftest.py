@@ -1,0 +1,35 @@
+"""Shared fixtures: the real RAW samples folder (skips with a reason when absent)."""
+
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RAW_SAMPLES = os.environ.get("DEEPISP_RAW_SAMPLES",
+                             os.path.join(REPO, "..", "shared", "raw_samples"))
+NON_SQUARE = ("NIKON_UB20_O35.NEF", "DC120_P003908.KDC", "DC120_P003916.KDC")
+
+
+def sample_files() -> list[str]:
+    """Return the real RAW files (sorted), or [] when the folder is absent."""
+    if not os.path.isdir(RAW_SAMPLES):
+        return []
+    return sorted(os.path.join(RAW_SAMPLES, n) for n in os.listdir(RAW_SAMPLES)
+                  if not n.endswith((".md", ".tsv")))
+
+
+@pytest.fixture(scope="session")
+def raw_samples() -> list[str]:
+    """The real RAW files of ../shared/raw_samples (or $DEEPISP_RAW_SAMPLES)."""
+    files = sample_files()
+    if not files:
+        pytest.skip(f"real RAW samples not found at {RAW_SAMPLES} (set DEEPISP_RAW_SAMPLES)")
+    return files
+
+
+def sample(name_part: str) -> str:
+    """Return the one sample whose name contains `name_part`, skipping when absent."""
+    matches = [p for p in sample_files() if name_part in os.path.basename(p)]
+    if not matches:
+        pytest.skip(f"real RAW sample *{name_part}* not found in {RAW_SAMPLES}")
+    return matches[0]

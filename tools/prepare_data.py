@@ -1,0 +1,70 @@
+"""Prepare a training dataset: RAW files, the synthetic set, or Zurich RAW-to-RGB -> shards.
+
+  python -m tools.prepare_data --source=synthetic --output=runs/quickstart/data --config=quickstart
+  python -m tools.prepare_data --source=raw_dir --input=DIR --output=OUT [--test_files='*D1X*']
+  python -m tools.prepare_data --source=zrr --input=ZRR_ROOT --output=OUT --config=zrr
+"""
+
+import dataclasses
+import os
+import sys
+
+from absl import app, flags
+
+from deepisp_tf import config as config_lib
+from deepisp_tf.data import prepare
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("source", "raw_dir", ["raw_dir", "synthetic", "zrr"], "What to prepare.")
+flags.DEFINE_string("input", None, "RAW folder (raw_dir) or dataset root (zrr).")
+flags.DEFINE_string("output", None, "Dataset folder to write (resumes if it exists).")
+flags.DEFINE_string("config", "default", "Preset whose data settings to use.")
+flags.DEFINE_multi_string("override", [], "section.field=value, e.g. data.tile_size=258.")
+flags.DEFINE_integer("workers", None, "Worker processes (default: CPU count).")
+flags.DEFINE_list("val_files", [], "Globs of file names held out for validation (whole groups).")
+flags.DEFINE_list("test_files", [], "Globs of file names held out for testing, e.g. a camera.")
+flags.DEFINE_integer("synthetic_limit", None, "Only the first N synthetic files.")
+flags.mark_flag_as_required("output")
+
+
+def run(source: str, input_path: str | None, output: str, experiment) -> dict:
+    """Prepare the dataset described by the flags and return its manifest."""
+    data = experiment.data
+    if source == "zrr":
+        from deepisp_tf.data import zrr  # pylint: disable=import-outside-toplevel
+        return zrr.prepare(_required(input_path, "zrr"), output, data)
+    if source == "synthetic":
+        from deepisp_tf.raw import synthetic  # pylint: disable=import-outside-toplevel
+        paths = synthetic.generate(os.path.join(output, "raw"), experiment.synthetic,
+                                   limit=FLAGS.synthetic_limit)
+        extra = {"synthetic": dataclasses.asdict(experiment.synthetic)}
+    else:
+        paths = prepare.list_raw_files(_required(input_path, "raw_dir"))
+        extra = {"input": os.path.abspath(input_path)}
+    splits = prepare.assign_splits(paths, data.val_fraction, data.test_fraction,
+                                   FLAGS.val_files, FLAGS.test_files, seed=data.seed)
+    return prepare.prepare_files(paths, output, data, source=source, splits=splits,
+                                 workers=FLAGS.workers, extra=extra)
+
+
+def _required(path: str | None, source: str) -> str:
+    if not path:
+        raise prepare.PrepareError(f"--source={source} needs --input")
+    return path
+
+
+def main(argv):
+    del argv
+    experiment = config_lib.override(config_lib.get_preset(FLAGS.config), FLAGS.override)
+    try:
+        manifest = run(FLAGS.source, FLAGS.input, FLAGS.output, experiment)
+    except (prepare.PrepareError, ValueError) as error:
+        sys.exit(f"prepare_data: {error}")
+    print(prepare.format_summary(manifest))
+    print(f"manifest: {os.path.join(FLAGS.output, prepare.MANIFEST)}")
+    if not prepare.usable(manifest):
+        sys.exit("prepare_data: nothing usable was produced")
+
+
+if __name__ == "__main__":
+    app.run(main)
