@@ -1,0 +1,149 @@
+"""MobileNetV2-UNet on the packed Bayer mosaic: RAW mosaic (+ camera metadata) -> sRGB.
+
+    bayer [B, H, W, 1] --pack (fixed stride-2 conv)--> [B, H/2, W/2, 4] (R, G1, G2, B)
+      --stem 3x3 conv + metadata bias--> [B, H/2, W/2, stem_filters]     (finest skip)
+      --MobileNetV2 encoder--> stage outputs at strides 2, 4, 8, 16, 32 of the packed mosaic
+      --UNet decoder: upsample x2, add the projected skip and a metadata bias, 3x3 block--
+      --> [B, H/2, W/2, decoder_filters[-1]]
+      --learned depth-to-space (2x2 stride-2 transposed conv), clip to [0, 1]--> srgb [B, H, W, 3]
+
+Everything above the packed resolution runs at a quarter of the output pixels or fewer, which is
+what makes the model cheaper than a demosaic-then-UNet design. The metadata (camera->sRGB matrix
+and white-balance gains) goes through a small MLP and is added as a per-channel bias before the
+ReLUs of the stem, the bottleneck and every decoder level, so camera colour is an input rather
+than something baked into the weights. The graph is flat (the encoder's layers are inlined, not
+a nested model), fully convolutional, and contains no global pooling, so tiles of any size that
+is a multiple of `spatial_multiple(config)` give the same result as the whole image would away
+from the tile borders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepisp_tf.config import ModelConfig
+from deepisp_tf.model import layers
+from deepisp_tf.tf_env import keras
+
+# Last layer of each MobileNetV2 stage; stage s ends at stride 2**s of the encoder input.
+ENCODER_STAGE_OUTPUTS = (
+    "expanded_conv_project_BN",   # stride 2
+    "block_2_add",                # stride 4
+    "block_5_add",                # stride 8
+    "block_12_add",               # stride 16
+    "block_16_project_BN",        # stride 32
+)
+INPUT_BAYER = "bayer"
+INPUT_METADATA = "metadata"
+OUTPUT_SRGB = "srgb"
+
+
+def validate_config(config: ModelConfig) -> None:
+    """Raise ValueError if `config` cannot build a model."""
+    max_stages = len(ENCODER_STAGE_OUTPUTS)
+    if config.alpha <= 0:
+        raise ValueError(f"ModelConfig.alpha must be positive, got {config.alpha}")
+    if not 1 <= config.encoder_stages <= max_stages:
+        raise ValueError(f"ModelConfig.encoder_stages must be in [1, {max_stages}], "
+                         f"got {config.encoder_stages}")
+    if len(config.decoder_filters) != config.encoder_stages:
+        raise ValueError(
+            f"ModelConfig.decoder_filters needs one entry per encoder stage "
+            f"({config.encoder_stages}), got {config.decoder_filters}")
+    widths = (config.stem_filters, config.metadata_units, *config.decoder_filters)
+    if any(int(width) <= 0 for width in widths):
+        raise ValueError(f"ModelConfig filter counts must be positive, got {widths}")
+    if config.upsampling not in layers.UPSAMPLING_MODES:
+        raise ValueError(f"ModelConfig.upsampling must be one of {layers.UPSAMPLING_MODES}, "
+                         f"got {config.upsampling!r}")
+    if config.decoder_block not in layers.DECODER_BLOCKS:
+        raise ValueError(f"ModelConfig.decoder_block must be one of {layers.DECODER_BLOCKS}, "
+                         f"got {config.decoder_block!r}")
+    if config.use_metadata and config.metadata_size <= 0:
+        raise ValueError(f"ModelConfig.metadata_size must be positive, got "
+                         f"{config.metadata_size}")
+
+
+def spatial_multiple(config: ModelConfig) -> int:
+    """Return the number that tile height and width must be multiples of (2 ** (stages + 1))."""
+    return 2 ** (config.encoder_stages + 1)
+
+
+def _tile_shape(config: ModelConfig,
+                tile_size: int | tuple[int, int] | None) -> tuple[int | None, int | None]:
+    """Return (H, W) of the `bayer` input, checked against `spatial_multiple`."""
+    if tile_size is None:
+        return None, None
+    height, width = (tile_size, tile_size) if isinstance(tile_size, int) else tile_size
+    multiple = spatial_multiple(config)
+    if height <= 0 or width <= 0 or height % multiple or width % multiple:
+        raise ValueError(f"tile size {height}x{width} must be positive multiples of {multiple} "
+                         f"for {config.encoder_stages} encoder stages")
+    return int(height), int(width)
+
+
+def _encoder_stage_outputs(encoder_input: Any, config: ModelConfig) -> list[Any]:
+    """Run MobileNetV2 on `encoder_input` and return its first `encoder_stages` stage outputs.
+
+    `keras.applications.MobileNetV2(input_tensor=...)` adds its layers to the graph that
+    `encoder_input` belongs to, so the model built from these tensors stays flat; layers
+    after the deepest stage used (the 1280-channel head) are simply not reached.
+    """
+    encoder = keras.applications.MobileNetV2(
+        input_tensor=encoder_input, include_top=False, weights=None, alpha=config.alpha)
+    names = ENCODER_STAGE_OUTPUTS[:config.encoder_stages]
+    return [encoder.get_layer(name).output for name in names]
+
+
+def build_model(config: ModelConfig,
+                tile_size: int | tuple[int, int] | None = None) -> keras.Model:
+    """Build the ISP network as a flat Functional tf_keras model (no loss inside).
+
+    Args:
+      config: the model configuration.
+      tile_size: side (or (H, W)) of the `bayer` input the model is built for, each a
+        multiple of `spatial_multiple(config)` (64 for 5 encoder stages); None builds a model
+        with dynamic spatial dimensions.
+
+    Returns:
+      A model with inputs `bayer` [B, H, W, 1] (float32 in [0, 1], white-balanced RGGB mosaic,
+      red at the origin) and, when `config.use_metadata`, `metadata` [B, metadata_size]
+      (camera->sRGB matrix row-major, then white-balance gains), and output `srgb`
+      [B, H, W, 3] (gamma-encoded sRGB in [0, 1]).
+
+    Raises:
+      ValueError: if `config` or `tile_size` is invalid.
+    """
+    validate_config(config)
+    height, width = _tile_shape(config, tile_size)
+    bayer = keras.Input((height, width, 1), name=INPUT_BAYER)
+    inputs = [bayer]
+
+    embedding = None
+    if config.use_metadata:
+        metadata = keras.Input((config.metadata_size,), name=INPUT_METADATA)
+        inputs.append(metadata)
+        embedding = keras.layers.Dense(config.metadata_units, activation="relu",
+                                       name="metadata_embed")(metadata)
+
+    def metadata_bias(channels: int, name: str) -> list[Any]:
+        """Return [the [B, 1, 1, channels] metadata bias], or [] without metadata."""
+        if embedding is None:
+            return []
+        return [layers.conditioning_bias(embedding, channels, name)]
+
+    packed = layers.pack_mosaic(bayer)
+    stem = layers.conv_bn(packed, config.stem_filters, 3, "stem")
+    stem = layers.add_relu([stem, *metadata_bias(config.stem_filters, "stem_cond")], "stem")
+    skips = [stem, *_encoder_stage_outputs(stem, config)]
+
+    x = skips.pop()
+    x = layers.add_relu([x, *metadata_bias(x.shape[-1], "bottleneck_cond")], "bottleneck")
+    for level, filters in enumerate(config.decoder_filters):
+        name = f"decoder{level}"
+        skip = keras.layers.Conv2D(filters, 1, name=f"{name}_skip")(skips.pop())
+        up = layers.upsample(x, filters, config.upsampling, name)
+        x = layers.add_relu([up, skip, *metadata_bias(filters, f"{name}_cond")], f"{name}_fuse")
+        x = layers.conv_block(x, filters, config.decoder_block, name)
+    srgb = layers.output_head(x, OUTPUT_SRGB)
+    return keras.Model(inputs, srgb, name="deepisp_unet")

@@ -1,0 +1,318 @@
+"""A LiteRT interpreter for one ISP model: delegate choice, tensor lookup, (de)quantization.
+
+`Runner` opens a `.tflite` of the model contract (input `bayer` [1, h, w, 1], optional input
+`metadata` [1, 12], output `srgb` [1, h, w, 3]) on a chosen delegate and runs one tile at a
+time. Int8/uint8 inputs and outputs are quantized and dequantized with each tensor's own
+parameters, so callers always pass and get float32.
+
+Delegates (`delegate=`):
+  xnnpack        LiteRT's default CPU path (XNNPACK applied by the builtin op resolver).
+  none           reference kernels (op resolver BUILTIN_REF, no default delegate): slow, exact.
+  gpu            the OpenGL/OpenCL GPU delegate, loaded as an external delegate library.
+  nnapi          Android NNAPI: not loadable from Python on this platform (see DelegateError).
+  external:PATH  any external delegate library (`tflite_plugin_create_delegate`).
+
+No TensorFlow import here: the runtime needs only `ai_edge_litert` and numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType, load_delegate
+
+log = logging.getLogger(__name__)
+
+METADATA_SIZE = 12
+CPU_DELEGATES = ("xnnpack", "none")
+# Library names tried for the named accelerator delegates (None: no Python-loadable library).
+DELEGATE_LIBRARIES: dict[str, str | None] = {
+    "gpu": "libtensorflowlite_gpu_delegate.so",
+    "nnapi": None,
+}
+
+
+class DelegateError(RuntimeError):
+    """A delegate could not be loaded or applied; the message names it and the reason."""
+
+    def __init__(self, delegate: str, library: str | None, reason: str):
+        self.delegate = delegate
+        self.library = library
+        self.reason = reason
+        where = f" ({library})" if library else ""
+        super().__init__(f"delegate {delegate!r}{where} unavailable: {reason}")
+
+
+@dataclasses.dataclass(frozen=True)
+class OpInfo:
+    """One operator of the model.
+
+    Attributes:
+      index: node index in the primary subgraph.
+      name: builtin op name, e.g. "CONV_2D".
+      delegated: True when a delegate kernel replaced it, False when it runs on a CPU kernel.
+    """
+
+    index: int
+    name: str
+    delegated: bool
+
+
+def parse_delegate(spec: str) -> tuple[str, str | None]:
+    """Split a delegate spec into (kind, library path or None).
+
+    Args:
+      spec: "xnnpack", "none", "gpu", "nnapi" or "external:PATH".
+
+    Returns:
+      (kind, library): kind is one of the names above ("external" for external:PATH).
+
+    Raises:
+      ValueError: unknown spec, or external: without a path.
+    """
+    spec = spec.strip()
+    if spec.lower().startswith("external:"):
+        library = spec.split(":", 1)[1]
+        if not library:
+            raise ValueError("delegate 'external:' needs a library path, e.g. external:/x/lib.so")
+        return "external", library
+    kind = spec.lower()
+    if kind in CPU_DELEGATES:
+        return kind, None
+    if kind in DELEGATE_LIBRARIES:
+        return kind, DELEGATE_LIBRARIES[kind]
+    raise ValueError(f"unknown delegate {spec!r}: expected xnnpack, none, gpu, nnapi or "
+                     "external:PATH")
+
+
+def _load_external(kind: str, library: str | None,
+                   options: dict[str, Any] | None) -> Any:
+    """Load a delegate library, turning every failure into a DelegateError."""
+    if library is None:
+        raise DelegateError(kind, None, "no delegate library for this platform in the Python "
+                            "runtime; benchmark it on the device with android_bench "
+                            "(benchmark_model --use_nnapi) or pass external:PATH")
+    if os.sep in library and not os.path.exists(library):
+        raise DelegateError(kind, library, "no such file")
+    try:
+        return load_delegate(library, options)
+    except OSError as error:  # dlopen failed: missing, wrong architecture, not a library
+        raise DelegateError(kind, library, f"cannot load the library ({error})") from None
+    except AttributeError as error:  # not a TFLite external delegate
+        raise DelegateError(kind, library, "not an external delegate library (no "
+                            f"tflite_plugin_create_delegate: {error})") from None
+    except (ValueError, RuntimeError) as error:  # the plugin refused to create a delegate
+        reason = " ".join(str(error).split()) or "the library returned no delegate"
+        raise DelegateError(kind, library, reason) from None
+
+
+def _open_interpreter(model: str, kind: str, library: str | None, threads: int | None,
+                      options: dict[str, Any] | None) -> Interpreter:
+    """Create and allocate an interpreter for one delegate kind."""
+    if kind in CPU_DELEGATES:
+        resolver = OpResolverType.AUTO if kind == "xnnpack" else OpResolverType.BUILTIN_REF
+        interpreter = Interpreter(model_path=model, num_threads=threads,
+                                  experimental_op_resolver_type=resolver)
+    else:
+        delegate = _load_external(kind, library, options)
+        try:
+            interpreter = Interpreter(
+                model_path=model, num_threads=threads, experimental_delegates=[delegate],
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        except (ValueError, RuntimeError) as error:
+            raise DelegateError(kind, library, f"could not apply it to {model} ({error})"
+                                ) from None
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _find(details: list[dict[str, Any]], named: dict[str, int], word: str,
+          rank: int) -> dict[str, Any] | None:
+    """Return the tensor whose signature/tensor name contains `word`, else the one of `rank`."""
+    by_index = {detail["index"]: detail for detail in details}
+    for name, index in named.items():
+        if word in name.lower() and index in by_index:
+            return by_index[index]
+    for detail in details:
+        if word in detail["name"].lower():
+            return detail
+    candidates = [detail for detail in details if len(detail["shape"]) == rank]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def quantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Convert float values to a tensor's dtype with its (scale, zero point); floats pass."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return np.asarray(values, dtype)
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        raise ValueError(f"tensor {detail['name']} is {dtype} without quantization parameters")
+    info = np.iinfo(dtype)
+    quantized = np.round(np.asarray(values, np.float32) / np.float32(scale)) + zero_point
+    return np.clip(quantized, info.min, info.max).astype(dtype)
+
+
+def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Convert a tensor's values to float32 with its (scale, zero point)."""
+    if np.dtype(detail["dtype"]).kind == "f":
+        return np.asarray(values, np.float32)
+    scale, zero_point = detail["quantization"]
+    return ((values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale))
+
+
+class Runner:
+    """Run one ISP `.tflite` tile by tile on a chosen delegate.
+
+    Not thread-safe: use one Runner per thread (LiteRT's invoke releases the GIL, so one
+    interpreter thread runs concurrently with numpy/rawpy preprocessing threads).
+
+    Attributes:
+      model_path: the model file.
+      requested_delegate: the delegate asked for.
+      delegate: the delegate in use ("xnnpack" after a fallback).
+      fallback_reason: why the requested delegate was replaced, or None.
+      threads: CPU threads given to the interpreter (None: LiteRT's default).
+    """
+
+    def __init__(self, model_path: str | os.PathLike, *, delegate: str = "xnnpack",
+                 threads: int | None = None, delegate_fallback: bool = False,
+                 delegate_options: dict[str, Any] | None = None):
+        """Open a model.
+
+        Args:
+          model_path: a `.tflite` of the model contract.
+          delegate: see the module docstring.
+          threads: interpreter threads (>= 1), None for LiteRT's default.
+          delegate_fallback: on a DelegateError, log a warning and use the CPU (xnnpack).
+          delegate_options: options passed to an external delegate library.
+
+        Raises:
+          FileNotFoundError: no model at `model_path`.
+          DelegateError: the delegate cannot be loaded/applied and `delegate_fallback` is False.
+          ValueError: the model does not follow the contract, or a bad delegate spec.
+        """
+        self.model_path = os.fspath(model_path)
+        if not os.path.isfile(self.model_path):
+            raise FileNotFoundError(f"{self.model_path}: no such model file")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.requested_delegate = delegate
+        self.threads = threads
+        self.fallback_reason: str | None = None
+        kind, library = parse_delegate(delegate)
+        try:
+            self._interpreter = _open_interpreter(self.model_path, kind, library, threads,
+                                                  delegate_options)
+        except DelegateError as error:
+            if not delegate_fallback:
+                raise
+            log.warning("%s; falling back to the CPU (xnnpack)", error)
+            self.fallback_reason = str(error)
+            kind = "xnnpack"
+            self._interpreter = _open_interpreter(self.model_path, kind, None, threads, None)
+        self.delegate = delegate if self.fallback_reason is None else "xnnpack"
+        self._bind_tensors()
+
+    def _bind_tensors(self) -> None:
+        """Find the bayer/metadata inputs and the srgb output (by name, then by rank)."""
+        signatures = self._interpreter._get_full_signature_list()  # pylint: disable=W0212
+        signature = next(iter(signatures.values()), {"inputs": {}, "outputs": {}})
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        self._bayer = _find(inputs, signature["inputs"], "bayer", 4)
+        self._metadata = _find(inputs, signature["inputs"], "metadata", 2)
+        self._srgb = _find(outputs, signature["outputs"], "srgb", 4)
+        if self._bayer is None or self._srgb is None:
+            raise ValueError(
+                f"{self.model_path}: no `bayer` [1, h, w, 1] input or `srgb` [1, h, w, 3] "
+                f"output (inputs {[d['name'] for d in inputs]}, outputs "
+                f"{[d['name'] for d in outputs]})")
+        shape = tuple(int(d) for d in self._bayer["shape"])
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 1:
+            raise ValueError(f"{self.model_path}: bayer input must be [1, h, w, 1], got {shape}")
+        if self._metadata is not None and int(np.prod(self._metadata["shape"])) != METADATA_SIZE:
+            raise ValueError(f"{self.model_path}: metadata input must be [1, {METADATA_SIZE}], "
+                             f"got {list(self._metadata['shape'])}")
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """(h, w) of the model's bayer input."""
+        return int(self._bayer["shape"][1]), int(self._bayer["shape"][2])
+
+    @property
+    def has_metadata(self) -> bool:
+        """Whether the model takes the `metadata` [1, 12] input."""
+        return self._metadata is not None
+
+    @property
+    def io_dtypes(self) -> dict[str, np.dtype]:
+        """dtype of each bound tensor ("bayer", "metadata", "srgb") as stored in the model."""
+        tensors = {"bayer": self._bayer, "metadata": self._metadata, "srgb": self._srgb}
+        return {name: np.dtype(d["dtype"]) for name, d in tensors.items() if d is not None}
+
+    def run(self, bayer_tile: np.ndarray, metadata: np.ndarray | None = None) -> np.ndarray:
+        """Run one tile.
+
+        Args:
+          bayer_tile: [h, w] or [1, h, w, 1] normalized RGGB mosaic in [0, 1], (h, w) ==
+            `tile_shape`.
+          metadata: [12] (cam_to_srgb row-major + wb_gains); required iff `has_metadata`.
+
+        Returns:
+          [h, w, 3] float32 sRGB.
+        """
+        height, width = self.tile_shape
+        tile = np.asarray(bayer_tile).reshape(1, height, width, 1)
+        self._interpreter.set_tensor(self._bayer["index"], quantize(tile, self._bayer))
+        if self._metadata is not None:
+            if metadata is None:
+                raise ValueError(f"{self.model_path} needs the metadata [12] input")
+            values = np.asarray(metadata, np.float32).reshape(self._metadata["shape"])
+            self._interpreter.set_tensor(self._metadata["index"],
+                                         quantize(values, self._metadata))
+        self._interpreter.invoke()
+        out = self._interpreter.get_tensor(self._srgb["index"])
+        return dequantize(out, self._srgb).reshape(height, width, -1)
+
+    def ops(self) -> list[OpInfo]:
+        """List the model's operators and whether each runs inside a delegate kernel.
+
+        A node counts as delegated when it lies between a DELEGATE node's inputs and outputs
+        (walking back from the delegate's outputs through producers until its inputs).
+        """
+        details = self._interpreter._get_ops_details()  # pylint: disable=protected-access
+        producer = {int(t): d["index"] for d in details if d["op_name"] != "DELEGATE"
+                    for t in d["outputs"]}
+        delegated: set[int] = set()
+        for node in (d for d in details if d["op_name"] == "DELEGATE"):
+            boundary = {int(t) for t in node["inputs"]}
+            stack = [int(t) for t in node["outputs"]]
+            while stack:
+                index = producer.get(stack.pop())
+                if index is None or index in delegated:
+                    continue
+                delegated.add(index)
+                stack.extend(int(t) for t in details[index]["inputs"]
+                             if t >= 0 and int(t) not in boundary)
+        return [OpInfo(d["index"], d["op_name"], d["index"] in delegated)
+                for d in details if d["op_name"] != "DELEGATE"]
+
+    def describe(self) -> dict[str, Any]:
+        """Return a JSON-friendly summary: model, delegate, threads, tile, dtypes, op counts."""
+        ops = self.ops()
+        return {
+            "model": self.model_path,
+            "delegate": self.delegate,
+            "requested_delegate": self.requested_delegate,
+            "fallback_reason": self.fallback_reason,
+            "threads": self.threads,
+            "tile_shape": list(self.tile_shape),
+            "io_dtypes": {name: str(dtype) for name, dtype in self.io_dtypes.items()},
+            "ops": len(ops),
+            "delegated_ops": sum(op.delegated for op in ops),
+        }

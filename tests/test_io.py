@@ -1,0 +1,134 @@
+"""Reading real RAW files: metadata, reference render, alignment, and bad-file handling."""
+
+import os
+
+import numpy as np
+import pytest
+import rawpy
+
+from conftest import NON_SQUARE, sample
+from deepisp_tf.data import tiles
+from deepisp_tf.raw import classic, color, io
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a[8:-8, 8:-8] / 65535.0, b[8:-8, 8:-8] / 65535.0
+    return float(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
+
+
+def test_read_raw_every_sample_gives_consistent_record(raw_samples):
+    for path in raw_samples:
+        record = io.read_raw(path)
+        assert record.mosaic.dtype == np.uint16 and record.mosaic.ndim == 2
+        assert record.pattern in ("RGGB", "BGGR", "GRBG", "GBRG")
+        assert record.white_level > record.black_levels.max()
+        assert record.wb_gains.min() == pytest.approx(1.0)
+        assert record.cam_to_srgb.shape == (3, 3)
+        # Rows of camera->sRGB map camera white to sRGB white (LibRaw's normalization).
+        np.testing.assert_allclose(record.cam_to_srgb.sum(axis=1), 1.0, atol=0.02)
+
+
+def test_read_raw_covers_all_four_patterns_and_non_square_pixels(raw_samples):
+    records = {os.path.basename(p): io.read_raw(p) for p in raw_samples}
+    assert {r.pattern for r in records.values()} == {"RGGB", "BGGR", "GRBG", "GBRG"}
+    nikon = next(r for n, r in records.items() if "NIKON" in n)
+    assert nikon.pixel_aspect == 0.5 and nikon.render_size == (2648, 4024)
+    kodak = next(r for n, r in records.items() if "DC120" in n)
+    assert kodak.render_size == (976, 1301)
+
+
+def test_reference_render_uses_pinned_settings_and_render_size(raw_samples):
+    path = raw_samples[0]
+    record, reference = io.read_raw(path, with_reference=True)
+    with rawpy.imread(path) as raw:
+        expected = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16,
+                                   user_flip=0)
+    np.testing.assert_array_equal(reference, expected)
+    assert reference.dtype == np.uint16 and reference.shape[:2] == record.render_size
+
+
+def test_metadata_reproduces_rawpy_linear_render(raw_samples):
+    """Black, white, white balance and colour matrix are exactly what LibRaw applies.
+
+    The classic pipeline with bilinear demosaicing must reproduce rawpy's LINEAR render
+    closely; square-pixel files within a fraction of a code value (over 60 dB).
+    """
+    for path in raw_samples:
+        record, linear = io.read_raw(
+            path, with_reference=True,
+            render_settings={"demosaic_algorithm": rawpy.DemosaicAlgorithm.LINEAR})
+        score = _psnr(classic.render(record), linear)
+        limit = 24.0 if os.path.basename(path).endswith(NON_SQUARE) else 34.0
+        assert score > limit, f"{os.path.basename(path)}: {score:.1f} dB"
+        if record.pixel_aspect == 1 and "test.dng" not in path:
+            assert score > 60.0, f"{os.path.basename(path)}: {score:.1f} dB"
+
+
+def _best_shift(mosaic_plane: np.ndarray, reference_plane: np.ndarray, radius: int = 2):
+    """Return the (dy, dx) shift of the reference that best correlates with the mosaic."""
+    def highpass(image):
+        return image - (np.roll(image, 1, 0) + np.roll(image, -1, 0)
+                        + np.roll(image, 1, 1) + np.roll(image, -1, 1)) / 4
+
+    a = highpass(mosaic_plane)[radius + 2:-radius - 2, radius + 2:-radius - 2]
+    scores = {}
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            b = highpass(np.roll(reference_plane, (dy, dx), (0, 1)))
+            b = b[radius + 2:-radius - 2, radius + 2:-radius - 2]
+            scores[(dy, dx)] = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    return max(scores, key=scores.get)
+
+
+def test_training_pairs_are_pixel_aligned_on_real_files(raw_samples):
+    """At every file, the green sites of the mosaic correlate best with the reference at offset 0.
+
+    Uses the aligned pair of `tiles.align` (CFA canonicalized, non-square pixels unstretched).
+    """
+    for path in raw_samples:
+        record, reference = io.read_raw(path, with_reference=True)
+        pair = tiles.align(record, reference)
+        height, width = pair.mosaic.shape
+        size = min(512, height - 16, width - 16) // 2 * 2
+        top, left = (height - size) // 4 * 2, (width - size) // 4 * 2
+        mosaic = pair.mosaic[top:top + size, left:left + size].astype(np.float64)
+        target = pair.target[top:top + size, left:left + size].astype(np.float64)
+        green = color.gamma_expansion(target[..., 1] / 65535)
+        # Interpolate the mosaic's green sites (RGGB: (0, 1) and (1, 0)) to a full plane.
+        plane = mosaic.copy()
+        plane[0::2, 0::2] = (np.roll(mosaic, 1, 1) + np.roll(mosaic, -1, 1))[0::2, 0::2] / 2
+        plane[1::2, 1::2] = (np.roll(mosaic, 1, 1) + np.roll(mosaic, -1, 1))[1::2, 1::2] / 2
+        shift = _best_shift(plane, green)
+        if record.pixel_aspect > 1:
+            # LibRaw's horizontal stretch (Kodak DC120) lands within half a mosaic pixel of
+            # ours (measured: best at -0.5 px); rows stay exact. See README, known limits.
+            assert shift[0] == 0 and abs(shift[1]) <= 1, os.path.basename(path)
+        else:
+            assert shift == (0, 0), os.path.basename(path)
+
+
+def _write(path, data: bytes):
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return str(path)
+
+
+def test_truncated_file_raises_raw_read_error_naming_file(tmp_path):
+    source = sample("PowerShotS40_CRW_0101")
+    with open(source, "rb") as handle:
+        head = handle.read(60000)
+    path = _write(tmp_path / "cut.CRW", head)
+    with pytest.raises(io.RawReadError) as error:
+        io.read_raw(path, with_reference=True)
+    assert error.value.path == path and "cut.CRW" in str(error.value)
+
+
+def test_text_file_renamed_dng_raises_unsupported_format(tmp_path):
+    path = _write(tmp_path / "notes.dng", b"this is not a raw file\n" * 100)
+    with pytest.raises(io.RawReadError, match="notes.dng: unsupported or unknown file format"):
+        io.read_raw(path)
+
+
+def test_missing_file_raises_raw_read_error(tmp_path):
+    with pytest.raises(io.RawReadError, match="no such file"):
+        io.read_raw(tmp_path / "absent.NEF")
