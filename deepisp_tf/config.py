@@ -89,14 +89,19 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """MobileNetV2-UNet on the packed mosaic."""
+    """MobileNetV2-UNet on the packed mosaic (deepisp_tf/model/unet.py draws the layout)."""
 
     alpha: float = 0.35                # MobileNetV2 width multiplier
-    decoder_filters: tuple[int, ...] = (64, 32, 24, 16)   # from deepest to shallowest stage
-    encoder_stages: int = 4            # how many MobileNetV2 stages feed skip connections
+    encoder_stages: int = 5            # MobileNetV2 stages used; stage s ends at stride 2**s of
+                                       # the packed mosaic, so tiles are multiples of 2**(s+1)
+    stem_filters: int = 16             # 3x3 conv on the packed mosaic: encoder input, finest skip
+    decoder_filters: tuple[int, ...] = (64, 48, 32, 24, 16)   # one per stage, deepest first;
+                                       # the last level runs at the packed (half) resolution
+    decoder_block: str = "separable"   # "separable" (depthwise + pointwise) or "conv" (dense 3x3)
     metadata_size: int = 12            # camera->sRGB matrix (9) + white-balance gains (3)
+    metadata_units: int = 32           # metadata MLP width (its output biases every level)
     use_metadata: bool = True
-    upsampling: str = "bilinear"       # "bilinear" or "nearest" (see README: int8 delegation)
+    upsampling: str = "transpose"      # "transpose", "bilinear" or "nearest" (README: int8 delegation)
 
 
 @dataclasses.dataclass(frozen=True)

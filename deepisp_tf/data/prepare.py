@@ -209,29 +209,54 @@ def prepare_files(paths: list[str], output: str, config: DataConfig, *, source: 
         os.makedirs(os.path.join(output, "shards", split), exist_ok=True)
     started = time.perf_counter()
     with _progress_bar(len(jobs), len(jobs) - len(pending), progress) as bar:
-        if pending:
-            workers = max(1, min(workers or os.cpu_count() or 1, len(pending)))
-            context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                        initializer=_init_worker) as pool:
-                futures = {pool.submit(tiles_lib.cut_tiles, job.path, config.tile_size,
-                                       config.tile_stride, config.border,
-                                       config.max_tiles_per_file): job for job in pending}
-                for future in concurrent.futures.as_completed(futures):
-                    job = futures[future]
-                    entries[job.name] = _finish(job, future, output)
-                    save()
-                    bar.update(1)
+        def finished(job: _Job, future: concurrent.futures.Future) -> None:
+            entries[job.name] = _finish(job, future, output)
+            save()
+            bar.update(1)
+
+        crashed = _run_pool(pending, config, workers, finished)
+        for job in crashed:  # a decoder crash kills the pool: isolate each suspect alone
+            if not _run_pool([job], config, 1, finished):
+                continue
+            entries[job.name] = {**_entry(job), "status": "error",
+                                 "reason": "the RAW decoder crashed on this file"}
+            save()
+            bar.update(1)
     manifest["complete"] = True
     manifest["seconds"] = round(time.perf_counter() - started, 3)
     save()
     return manifest
 
 
+def _run_pool(jobs: list[_Job], config: DataConfig, workers: int | None,
+              finished: Any) -> list[_Job]:
+    """Cut tiles of `jobs` in spawned worker processes; return the jobs lost to a pool crash."""
+    if not jobs:
+        return []
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    context = multiprocessing.get_context("spawn")
+    crashed = []
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                initializer=_init_worker) as pool:
+        futures = {pool.submit(tiles_lib.cut_tiles, job.path, config.tile_size,
+                               config.tile_stride, config.border,
+                               config.max_tiles_per_file): job for job in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            if isinstance(future.exception(), concurrent.futures.process.BrokenProcessPool):
+                crashed.append(futures[future])
+            else:
+                finished(futures[future], future)
+    return crashed
+
+
+def _entry(job: _Job) -> dict[str, Any]:
+    return {"name": job.name, "path": os.path.abspath(job.path), "sha256": job.sha256,
+            "split": job.split, "group": group_of(job.name)}
+
+
 def _finish(job: _Job, future: concurrent.futures.Future, output: str) -> dict[str, Any]:
     """Write a finished file's shard and return its manifest entry (errors become entries)."""
-    entry: dict[str, Any] = {"name": job.name, "path": os.path.abspath(job.path),
-                             "sha256": job.sha256, "split": job.split, "group": group_of(job.name)}
+    entry = _entry(job)
     try:
         file_tiles = future.result()
     except RawReadError as error:

@@ -34,6 +34,9 @@ class RawReadError(Exception):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # crosses process boundaries (prepare's worker pool) intact
+        return type(self), (self.path, self.reason)
+
 
 @dataclasses.dataclass(frozen=True)
 class RawRecord:

@@ -144,10 +144,10 @@ def _plan(config: SyntheticConfig) -> list[tuple[_Source, str, int, int, str]]:
     present = dict((source.name, path) for source, path in _available_sources())
     plan = []
     for position, source in enumerate(_SOURCES):
+        if source.name not in present:
+            continue
         views = [s.name for s in _SOURCES if s.group == source.group]
         for variant in range(config.variants_per_image):
-            if source.name not in present:
-                continue
             k = views.index(source.name) * config.variants_per_image + variant
             index = position * config.variants_per_image + variant
             pattern = cfa.BAYER_PATTERNS[index % len(cfa.BAYER_PATTERNS)]

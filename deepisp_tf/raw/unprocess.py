@@ -155,6 +155,10 @@ def safe_invert_gains(image: np.ndarray, wb_gains: np.ndarray,
 def random_noise_levels(rng: np.random.Generator, config: SyntheticConfig) -> tuple[float, float]:
     """Draw (shot, read) noise levels: log-uniform shot, log-linear read with Gaussian scatter.
 
+    Args:
+      rng: random generator.
+      config: `log_shot_noise_range` and the `read_noise_*` line and scatter.
+
     Returns:
       (shot, read): variance of a pixel of value x (fraction of the sensor's range) is
       `x * shot + read`.
