@@ -192,7 +192,7 @@ def quickstart() -> ExperimentConfig:
         command=("python -m tools.train --config=quickstart --data=runs/quickstart/data "
                  "--workdir=runs/quickstart/train"),
         data=DataConfig(tile_size=130, tile_stride=128, crop_size=128, max_tiles_per_file=24),
-        model=ModelConfig(alpha=0.35, decoder_filters=(32, 24, 16, 16)),
+        model=ModelConfig(alpha=0.35, encoder_stages=4, decoder_filters=(32, 24, 16, 16)),
         train=TrainConfig(batch_size=8, epochs=6, steps_per_epoch=60, validation_steps=8,
                           learning_rate=2e-3, decay_epochs=2),
     )
