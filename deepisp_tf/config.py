@@ -45,7 +45,7 @@ class SyntheticConfig:
     seed: int = 0
     variants_per_image: int = 2        # DNGs per source photo (different cameras / patterns)
     max_side: int = 768                # longer side of a synthetic frame, pixels (even)
-    min_side: int = 256
+    min_side: int = 320                # shorter side (even): >= data.tile_size + 2 * border
     white_level: int = 4095            # 12-bit sensor
     black_level_range: tuple[int, int] = (64, 256)
     red_gain_range: tuple[float, float] = (1.9, 2.4)
@@ -132,6 +132,11 @@ class ExperimentConfig:
 
     def validate(self) -> None:
         self.data.validate()
+        if self.synthetic.min_side < self.data.tile_size + 2 * self.data.border:
+            raise ValueError(
+                f"{self.name}: synthetic.min_side ({self.synthetic.min_side}) must be >= "
+                f"data.tile_size + 2 * data.border ({self.data.tile_size + 2 * self.data.border})"
+                " so every synthetic frame yields tiles")
         if self.model.alpha <= 0:
             raise ValueError(f"{self.name}: model.alpha must be positive")
         if self.train.batch_size <= 0 or self.train.epochs <= 0:
@@ -221,6 +226,7 @@ def zrr() -> ExperimentConfig:
                         val_fraction=0.0, test_fraction=0.0),
         model=ModelConfig(alpha=0.5, use_metadata=False),
         train=TrainConfig(batch_size=16, epochs=30, steps_per_epoch=1000, validation_steps=50),
+        synthetic=SyntheticConfig(min_side=464),   # only if synthetic data is mixed in
     )
 
 

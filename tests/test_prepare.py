@@ -137,3 +137,12 @@ def test_prepare_tool_exits_nonzero_when_nothing_usable(tmp_path):
     out, _ = process.communicate(timeout=120)
     assert process.returncode != 0
     assert "a.NEF" in out.decode() and "Traceback" not in out.decode()
+
+
+@pytest.mark.parametrize("module", ["tools.prepare_data", "tools.benchmark_input"])
+def test_prepare_entry_points_import_no_tensorflow_so_workers_start_fast(module):
+    # Spawned workers re-import the entry point: TensorFlow there would cost seconds per worker.
+    code = f"import sys, {module}; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.stdout.strip() == "False"

@@ -85,7 +85,7 @@ def test_generate_frames_have_even_sides_within_bounds_and_metadata(tmp_path):
         record = read_raw(path)
         height, width = record.mosaic.shape
         assert height % 2 == 0 and width % 2 == 0
-        assert SMALL.min_side <= max(height, width) <= SMALL.max_side
+        assert SMALL.min_side <= min(height, width) and max(height, width) <= SMALL.max_side
         assert record.wb_source == "as_shot" and record.camera == "deepisp_tf synthetic"
         assert SMALL.black_level_range[0] <= record.black_levels.min()
         assert record.black_levels.max() <= SMALL.black_level_range[1]

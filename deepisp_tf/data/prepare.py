@@ -10,19 +10,21 @@ by source group (a file, or all synthetic variants of one photo), never by tile.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import fnmatch
 import hashlib
 import json
 import multiprocessing
 import os
-import re
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from deepisp_tf.config import (DataConfig, REFERENCE_RENDER_DEFAULTS_NOTE,
                                REFERENCE_RENDER_SETTINGS)
 from deepisp_tf.data import tiles as tiles_lib
+from deepisp_tf import atomic
+from deepisp_tf.raw import synthetic
 from deepisp_tf.raw.io import RawReadError, sha256_of
 
 MANIFEST = "manifest.json"
@@ -46,9 +48,14 @@ def list_raw_files(folder: str) -> list[str]:
 
 
 def group_of(name: str) -> str:
-    """Return the split group of a file: synthetic variants `<photo>__v<k>.dng` share `<photo>`."""
-    stem = os.path.splitext(os.path.basename(name))[0]
-    return re.sub(r"__v\d+$", "", stem)
+    """Return the split group of a file: synthetic variants `<photo>__v<k>.dng` share `<photo>`.
+
+    Any other file is its own group (its stem).
+    """
+    try:
+        return synthetic.group_of(name)
+    except ValueError:
+        return os.path.splitext(os.path.basename(name))[0]
 
 
 def assign_splits(names: Iterable[str], val_fraction: float, test_fraction: float,
@@ -93,16 +100,6 @@ def settings_of(config: DataConfig) -> dict[str, Any]:
             "reference_render": REFERENCE_RENDER_SETTINGS}
 
 
-def write_json_atomic(path: str, value: Any) -> None:
-    """Write JSON to `path` through a temporary file and a rename."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 def load_manifest(output: str) -> dict[str, Any] | None:
     """Return the manifest in `output`, or None when there is none."""
     path = os.path.join(output, MANIFEST)
@@ -112,9 +109,25 @@ def load_manifest(output: str) -> dict[str, Any] | None:
         return json.load(handle)
 
 
-def _init_worker() -> None:
-    # Runs in each spawned worker before rawpy is imported: LibRaw's OpenMP gets one thread.
-    os.environ["OMP_NUM_THREADS"] = "1"
+@contextlib.contextmanager
+def _worker_environment(workers: int) -> Iterator[None]:
+    """Set OMP_NUM_THREADS for worker processes started inside the block.
+
+    Spawned workers inherit the environment when they start, before they import anything
+    (they re-import the entry point, which may import rawpy), so this is the only reliable
+    place: LibRaw's OpenMP then uses the cores divided among the workers, one thread each
+    when there are as many workers as cores.
+    """
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
 
 
 def _write_shard(path: str, file_tiles: tiles_lib.FileTiles) -> None:
@@ -203,7 +216,7 @@ def prepare_files(paths: list[str], output: str, config: DataConfig, *, source: 
     def save() -> None:
         files = [entries[job.name] for job in jobs if job.name in entries]
         manifest.update(files=files, splits=summarize_splits(files))
-        write_json_atomic(os.path.join(output, MANIFEST), manifest)
+        atomic.write_json(os.path.join(output, MANIFEST), manifest)
 
     for split in SPLITS:
         os.makedirs(os.path.join(output, "shards", split), exist_ok=True)
@@ -236,8 +249,8 @@ def _run_pool(jobs: list[_Job], config: DataConfig, workers: int | None,
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     context = multiprocessing.get_context("spawn")
     crashed = []
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                initializer=_init_worker) as pool:
+    with _worker_environment(workers), \
+            concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = {pool.submit(tiles_lib.cut_tiles, job.path, config.tile_size,
                                config.tile_stride, config.border,
                                config.max_tiles_per_file): job for job in jobs}

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from deepisp_tf import atomic
 from deepisp_tf.config import DataConfig
 from deepisp_tf.tf_env import tf
 
@@ -107,5 +108,5 @@ def prepare(root: str, output: str, config: DataConfig, shard_size: int = 500,
         "normalization": "PyNET: raw / (4 * 255), no black level, no colour metadata",
         "targets": "Canon 5D Mark IV JPEG / 255 (not a rawpy render)",
         "files": files, "splits": prepare_lib.summarize_splits(files)}
-    prepare_lib.write_json_atomic(os.path.join(output, prepare_lib.MANIFEST), manifest)
+    atomic.write_json(os.path.join(output, prepare_lib.MANIFEST), manifest)
     return manifest

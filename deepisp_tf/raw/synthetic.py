@@ -104,15 +104,18 @@ def _file_rng(seed: int, photo: str, variant: int) -> np.random.Generator:
 
 def random_crop_and_scale(rng: np.random.Generator, srgb: np.ndarray, min_side: int,
                           max_side: int) -> np.ndarray:
-    """Cut a random crop of an image and resize it so its longer side is random and even.
+    """Cut a random crop of an image and resize it to a random size with even sides.
 
-    The crop keeps at least 60% of each side; the output's longer side is drawn from
-    [min_side, max_side] and never exceeds the crop's (no upsampling), and both sides are even.
+    The crop keeps at least 60% of each side (more when needed to keep the shorter side at
+    least `min_side` without upsampling). The scale is drawn so the output's shorter side is
+    at least `min_side` and its longer side at most `max_side`; it never upsamples unless the
+    photo itself is too small for `min_side` (then the shorter side is exactly `min_side`),
+    and the shorter side wins over `max_side` for very elongated photos.
 
     Args:
       rng: random generator.
       srgb: [H, W, 3] image.
-      min_side: smallest longer side (even, positive).
+      min_side: smallest shorter side (even, positive): at least the stored tile size.
       max_side: largest longer side (even, >= min_side).
 
     Returns:
@@ -121,16 +124,17 @@ def random_crop_and_scale(rng: np.random.Generator, srgb: np.ndarray, min_side: 
     if min_side <= 0 or min_side % 2 or max_side % 2 or max_side < min_side:
         raise ValueError(f"need even 0 < min_side <= max_side, got {min_side}, {max_side}")
     height, width = srgb.shape[:2]
-    fraction = rng.uniform(_MIN_CROP_FRACTION, 1.0)
+    least = min(1.0, min_side / min(height, width))
+    fraction = rng.uniform(max(_MIN_CROP_FRACTION, least), 1.0)
     crop_h, crop_w = max(2, int(height * fraction)), max(2, int(width * fraction))
     top = int(rng.integers(0, height - crop_h + 1))
     left = int(rng.integers(0, width - crop_w + 1))
     crop = srgb[top:top + crop_h, left:left + crop_w]
-    longer = int(rng.integers(min_side // 2, max_side // 2 + 1)) * 2
-    longer = max(2, min(longer, max(crop_h, crop_w) // 2 * 2))
-    scale = longer / max(crop_h, crop_w)
-    out_h = max(2, int(round(crop_h * scale / 2)) * 2)
-    out_w = max(2, int(round(crop_w * scale / 2)) * 2)
+    low = min_side / min(crop_h, crop_w)
+    high = max(low, min(1.0, max_side / max(crop_h, crop_w)))
+    scale = rng.uniform(low, high)
+    out_h = max(min_side, int(round(crop_h * scale / 2)) * 2)
+    out_w = max(min_side, int(round(crop_w * scale / 2)) * 2)
     resized = cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA)
     return np.clip(resized, 0.0, 1.0)
 
