@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
+from deepisp_tf import atomic
 from deepisp_tf.config import ExperimentConfig
 from deepisp_tf.model.layers import quantize_scope
 from deepisp_tf.tf_env import keras
@@ -38,13 +38,7 @@ def model_path(workdir: str | os.PathLike, kind: str = "final") -> str:
 
 def save_config(config: ExperimentConfig, workdir: str | os.PathLike) -> str:
     """Write `W/config.json` atomically and return its path."""
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(os.fspath(workdir), CONFIG_FILE)
-    fd, tmp = tempfile.mkstemp(dir=os.fspath(workdir), suffix=".json.tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(config.to_json())
-    os.replace(tmp, path)
-    return path
+    return atomic.write_text(os.path.join(os.fspath(workdir), CONFIG_FILE), config.to_json())
 
 
 def load_config(workdir: str | os.PathLike) -> ExperimentConfig:
