@@ -145,3 +145,14 @@ def test_pipeline_graph_has_no_python_function_ops(dataset_dir):
     dataset = pipeline.make_dataset(dataset_dir, "train", CONFIG, 2, training=True)
     graph = dataset._as_serialized_graph().numpy()  # pylint: disable=protected-access
     assert b"PyFunc" not in graph and b"EagerPyFunc" not in graph
+
+
+def test_shard_files_mixes_several_datasets_given_comma_separated(dataset_dir, tmp_path):
+    other = tmp_path / "shards" / "train"
+    other.mkdir(parents=True)
+    (other / "mine.tfrecord").write_bytes(b"")
+    one = pipeline.shard_files(dataset_dir, "train")
+    both = pipeline.shard_files(f"{dataset_dir},{tmp_path}", "train")
+    assert both == sorted(one + [str(other / "mine.tfrecord")])
+    with pytest.raises(ValueError, match="no shards for split 'test'"):
+        pipeline.shard_files([dataset_dir, str(tmp_path)], "test")

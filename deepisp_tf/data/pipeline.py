@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from deepisp_tf.config import DataConfig
 from deepisp_tf.data import tfrecord
@@ -19,11 +19,24 @@ from deepisp_tf.tf_env import tf
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def shard_files(data_dir: str, split: str) -> list[str]:
-    """Return the shard files of a split of a prepared dataset (sorted)."""
-    files = sorted(glob.glob(os.path.join(data_dir, "shards", split, "*.tfrecord")))
+def data_dirs(data_dir: str | Sequence[str]) -> list[str]:
+    """Return the dataset folders of a `--data` value: one folder, or several comma-separated."""
+    folders = data_dir.split(",") if isinstance(data_dir, str) else list(data_dir)
+    return [folder.strip() for folder in folders if folder.strip()]
+
+
+def shard_files(data_dir: str | Sequence[str], split: str) -> list[str]:
+    """Return the shard files of a split of one or several prepared datasets (sorted).
+
+    Several datasets (e.g. the synthetic set and your own RAW files) are mixed by listing
+    their folders, comma-separated or as a sequence; they must share tile settings.
+    """
+    folders = data_dirs(data_dir)
+    files = sorted(path for folder in folders
+                   for path in glob.glob(os.path.join(folder, "shards", split, "*.tfrecord")))
     if not files:
-        raise ValueError(f"{data_dir}: no shards for split {split!r} (run tools.prepare_data)")
+        raise ValueError(f"{','.join(folders)}: no shards for split {split!r} "
+                         "(run tools.prepare_data)")
     return files
 
 
@@ -134,13 +147,13 @@ def make_example_fn(config: DataConfig, training: bool, with_metadata: bool = Tr
     return fn
 
 
-def make_dataset(data_dir: str, split: str, config: DataConfig, batch_size: int, *,
+def make_dataset(data_dir: str | Sequence[str], split: str, config: DataConfig, batch_size: int, *,
                  training: bool, repeat: bool | None = None, with_metadata: bool = True,
                  serial: bool = False, seed: int | None = None) -> tf.data.Dataset:
     """Build the input pipeline for one split of a prepared dataset.
 
     Args:
-      data_dir: folder written by `tools.prepare_data`.
+      data_dir: folder written by `tools.prepare_data`, or several (see `shard_files`).
       split: "train", "val" or "test".
       config: crop size, shuffle buffer, augmentation.
       batch_size: examples per batch.
@@ -158,9 +171,10 @@ def make_dataset(data_dir: str, split: str, config: DataConfig, batch_size: int,
     seed = config.seed if seed is None else seed
     repeat = training if repeat is None else repeat
     parallel = None if serial else AUTOTUNE
-    files = tf.data.Dataset.from_tensor_slices(shard_files(data_dir, split))
+    paths = shard_files(data_dir, split)
+    files = tf.data.Dataset.from_tensor_slices(paths)
     if training:
-        files = files.shuffle(len(shard_files(data_dir, split)), seed=seed,
+        files = files.shuffle(len(paths), seed=seed,
                               reshuffle_each_iteration=True)
     if repeat:
         files = files.repeat()
