@@ -105,14 +105,14 @@ def test_prepare_tool_killed_midway_resumes_to_same_dataset(raw_dir, tmp_path):
             "--override=data.tile_stride=64", "--override=data.crop_size=64",
             "--override=data.max_tiles_per_file=6", "--override=data.val_fraction=0",
             "--override=data.test_fraction=0"]
-    process = _tool(args)
+    process = _tool(args, start_new_session=True)  # its own group: the kill takes the workers
     manifest_path = os.path.join(output, "manifest.json")
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
         if os.path.exists(manifest_path) and json.load(open(manifest_path))["files"]:
             break
         time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     partial = json.load(open(manifest_path))
     assert not partial["complete"]
