@@ -3,7 +3,14 @@
 Every model follows the project's model contract: input `bayer` [1, h, w, 1] float32, optional
 input `metadata` [1, 12] float32, output `srgb` [1, h, w, 3] in [0, 1]. The same weights can be
 converted at several input sizes (`size=`), so a whole-image model and a tile model compute the
-same function; their receptive field is 5x5 (two 3x3 convolutions), radius 2.
+same function. Kinds (`kind=`):
+  "conv"    two 3x3 convolutions: receptive field 5x5 (radius 2), translation-equivariant.
+  "packed"  2x2 stride-2 convolution (like the real model's packing), a 3x3 convolution at half
+            resolution, 2x2 stride-2 transposed convolution: NOT equivariant to 1-pixel shifts,
+            so a Bayer phase error changes its output; radius 3, tile-border effects within 2
+            pixels of a tile edge. Sizes must be even.
+  "gray"    the normalized mosaic copied to the three channels (a 1x1 convolution of ones, no
+            activation): lets tests check where every output pixel comes from.
 
 TensorFlow is imported lazily and only through `deepisp_tf.tf_env`, and only here in the tests:
 the runtime itself never imports it.
@@ -17,6 +24,7 @@ from typing import Any
 import numpy as np
 
 RECEPTIVE_RADIUS = 2
+KINDS = ("conv", "packed", "gray")
 
 
 def _tf() -> tuple[Any, Any]:
@@ -25,35 +33,56 @@ def _tf() -> tuple[Any, Any]:
 
 
 def build_keras_model(size: tuple[int, int] | None = None, *, with_metadata: bool = True,
-                      seed: int = 0) -> Any:
+                      seed: int = 0, kind: str = "conv") -> Any:
     """Build a tiny deterministic fully convolutional model of the contract.
 
     Args:
       size: (h, w) of the input, or None for a model that accepts any size.
-      with_metadata: add the `metadata` [1, 12] input (a per-image colour bias).
+      with_metadata: add the `metadata` [1, 12] input (a per-image colour bias; zero for
+        "gray").
       seed: seed of the weights; equal seeds give equal weights at every size.
+      kind: "conv", "packed" or "gray" (see the module docstring).
 
     Returns:
       A Functional tf_keras model: bayer [1, h, w, 1] (+ metadata [1, 12]) -> srgb [1, h, w, 3].
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
     tf, keras = _tf()
     height, width = size if size is not None else (None, None)
     bayer = keras.Input(shape=(height, width, 1), batch_size=1, name="bayer")
     init = keras.initializers.GlorotUniform(seed=seed)
-    features = keras.layers.Conv2D(8, 3, padding="same", activation="relu",
-                                   kernel_initializer=init, name="conv1")(bayer)
-    logits = keras.layers.Conv2D(3, 3, padding="same", kernel_initializer=init,
-                                 bias_initializer=keras.initializers.Constant(0.1),
-                                 name="conv2")(features)
+    zeros = keras.initializers.Zeros()
+    if kind == "gray":
+        logits = keras.layers.Conv2D(3, 1, kernel_initializer=keras.initializers.Ones(),
+                                     bias_initializer=zeros, name="gray")(bayer)
+    elif kind == "packed":
+        packed = keras.layers.Conv2D(8, 2, strides=2, activation="relu",
+                                     kernel_initializer=init, name="pack")(bayer)
+        features = keras.layers.Conv2D(8, 3, padding="same", activation="relu",
+                                       kernel_initializer=init, name="conv_half")(packed)
+        logits = keras.layers.Conv2DTranspose(
+            3, 2, strides=2, kernel_initializer=init,
+            bias_initializer=keras.initializers.Constant(0.1), name="unpack")(features)
+    else:
+        features = keras.layers.Conv2D(8, 3, padding="same", activation="relu",
+                                       kernel_initializer=init, name="conv1")(bayer)
+        logits = keras.layers.Conv2D(3, 3, padding="same", kernel_initializer=init,
+                                     bias_initializer=keras.initializers.Constant(0.1),
+                                     name="conv2")(features)
     inputs = [bayer]
     if with_metadata:
         metadata = keras.Input(shape=(12,), batch_size=1, name="metadata")
-        bias = keras.layers.Dense(3, kernel_initializer=init, name="meta_dense")(metadata)
+        bias = keras.layers.Dense(3, kernel_initializer=zeros if kind == "gray" else init,
+                                  name="meta_dense")(metadata)
         logits = keras.layers.Add(name="add_bias")(
             [logits, keras.layers.Reshape((1, 1, 3), name="bias_hw")(bias)])
         inputs.append(metadata)
-    srgb = keras.layers.Activation(tf.nn.sigmoid, name="srgb")(logits)
-    return keras.Model(inputs=inputs, outputs=srgb, name="tiny_isp")
+    if kind == "gray":
+        srgb = keras.layers.Activation("linear", name="srgb")(logits)
+    else:
+        srgb = keras.layers.Activation(tf.nn.sigmoid, name="srgb")(logits)
+    return keras.Model(inputs=inputs, outputs=srgb, name=f"tiny_isp_{kind}")
 
 
 def convert(model: Any, *, int8: str | None = None, seed: int = 0) -> bytes:
@@ -87,7 +116,7 @@ def convert(model: Any, *, int8: str | None = None, seed: int = 0) -> bytes:
 
 def write_model(directory: str | os.PathLike, size: tuple[int, int], *,
                 with_metadata: bool = True, int8: str | None = None, seed: int = 0,
-                name: str | None = None) -> str:
+                name: str | None = None, kind: str = "conv") -> str:
     """Build, convert and write a tiny model; return the .tflite path.
 
     Args:
@@ -97,24 +126,27 @@ def write_model(directory: str | os.PathLike, size: tuple[int, int], *,
       int8: None, "int8" or "uint8" (see `convert`).
       seed: weight seed (same seed, same function at every size).
       name: file name; derived from the arguments when None.
+      kind: "conv", "packed" or "gray".
 
     Returns:
       Path of the written .tflite file.
     """
-    model = build_keras_model(size, with_metadata=with_metadata, seed=seed)
+    model = build_keras_model(size, with_metadata=with_metadata, seed=seed, kind=kind)
     if name is None:
         meta = "meta" if with_metadata else "nometa"
-        name = f"tiny_{size[0]}x{size[1]}_{meta}_{int8 or 'float32'}_s{seed}.tflite"
+        prefix = "tiny" if kind == "conv" else f"tiny_{kind}"
+        name = f"{prefix}_{size[0]}x{size[1]}_{meta}_{int8 or 'float32'}_s{seed}.tflite"
     path = os.path.join(os.fspath(directory), name)
     with open(path, "wb") as handle:
         handle.write(convert(model, int8=int8, seed=seed))
     return path
 
 
-def keras_predict(image: np.ndarray, metadata: np.ndarray | None, *, seed: int = 0
-                  ) -> np.ndarray:
-    """Run the Keras model of `seed` on one [H, W] mosaic; return [H, W, 3] float32."""
-    model = build_keras_model(image.shape, with_metadata=metadata is not None, seed=seed)
+def keras_predict(image: np.ndarray, metadata: np.ndarray | None, *, seed: int = 0,
+                  kind: str = "conv") -> np.ndarray:
+    """Run the Keras model of `seed` and `kind` on one [H, W] mosaic; return [H, W, 3] float32."""
+    model = build_keras_model(image.shape, with_metadata=metadata is not None, seed=seed,
+                              kind=kind)
     inputs = [image[None, :, :, None].astype(np.float32)]
     if metadata is not None:
         inputs.append(np.asarray(metadata, np.float32).reshape(1, 12))

@@ -17,6 +17,7 @@ No TensorFlow import here: the runtime needs only `ai_edge_litert` and numpy.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import os
@@ -34,6 +35,8 @@ DELEGATE_LIBRARIES: dict[str, str | None] = {
     "gpu": "libtensorflowlite_gpu_delegate.so",
     "nnapi": None,
 }
+WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+EXTERNAL_DELEGATE_SYMBOLS = ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate")
 
 
 class DelegateError(RuntimeError):
@@ -89,6 +92,24 @@ def parse_delegate(spec: str) -> tuple[str, str | None]:
                      "external:PATH")
 
 
+def check_delegate_library(kind: str, library: str) -> None:
+    """Raise DelegateError unless `library` loads and exports the external delegate API.
+
+    Checked with ctypes before `load_delegate`, whose half-built Delegate object would
+    otherwise print an 'Exception ignored in __del__' traceback for such libraries.
+    """
+    if os.sep in library and not os.path.exists(library):
+        raise DelegateError(kind, library, "no such file")
+    try:
+        handle = ctypes.CDLL(library)
+    except OSError as error:  # dlopen failed: missing, wrong architecture, not a library
+        raise DelegateError(kind, library, f"cannot load the library ({error})") from None
+    missing = [name for name in EXTERNAL_DELEGATE_SYMBOLS if not hasattr(handle, name)]
+    if missing:
+        raise DelegateError(kind, library, "not an external delegate library (it does not "
+                            f"export {', '.join(missing)})")
+
+
 def _load_external(kind: str, library: str | None,
                    options: dict[str, Any] | None) -> Any:
     """Load a delegate library, turning every failure into a DelegateError."""
@@ -96,16 +117,10 @@ def _load_external(kind: str, library: str | None,
         raise DelegateError(kind, None, "no delegate library for this platform in the Python "
                             "runtime; benchmark it on the device with android_bench "
                             "(benchmark_model --use_nnapi) or pass external:PATH")
-    if os.sep in library and not os.path.exists(library):
-        raise DelegateError(kind, library, "no such file")
+    check_delegate_library(kind, library)
     try:
         return load_delegate(library, options)
-    except OSError as error:  # dlopen failed: missing, wrong architecture, not a library
-        raise DelegateError(kind, library, f"cannot load the library ({error})") from None
-    except AttributeError as error:  # not a TFLite external delegate
-        raise DelegateError(kind, library, "not an external delegate library (no "
-                            f"tflite_plugin_create_delegate: {error})") from None
-    except (ValueError, RuntimeError) as error:  # the plugin refused to create a delegate
+    except (ValueError, RuntimeError, OSError) as error:  # the plugin refused: bad options...
         reason = " ".join(str(error).split()) or "the library returned no delegate"
         raise DelegateError(kind, library, reason) from None
 
@@ -123,9 +138,11 @@ def _open_interpreter(model: str, kind: str, library: str | None, threads: int |
             interpreter = Interpreter(
                 model_path=model, num_threads=threads, experimental_delegates=[delegate],
                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise DelegateError(kind, library, f"could not apply it to {model} ({error})"
                                 ) from None
+        return interpreter
     interpreter.allocate_tensors()
     return interpreter
 
@@ -301,6 +318,45 @@ class Runner:
                              if t >= 0 and int(t) not in boundary)
         return [OpInfo(d["index"], d["op_name"], d["index"] in delegated)
                 for d in details if d["op_name"] != "DELEGATE"]
+
+    def weights_summary(self) -> dict[str, Any]:
+        """Summarize the weights of the conv / dense ops: dtypes, count, zeros, sparse tensors.
+
+        Weights behind a DEQUANTIZE (float16) or DENSIFY (sparse) op are read at their source.
+
+        Returns:
+          {"dtypes": {dtype: tensors}, "parameters": n, "zero_fraction": f,
+           "sparse_tensors": tensors stored in TFLite's sparse format}.
+        """
+        interpreter = self._interpreter
+        details = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
+        ops = interpreter._get_ops_details()  # pylint: disable=protected-access
+        producer = {int(t): op for op in ops if op["op_name"] != "DELEGATE"
+                    for t in op["outputs"]}
+        dtypes: dict[str, int] = {}
+        parameters = zeros = sparse = 0
+        for op in ops:
+            if op["op_name"] not in WEIGHT_OPS:
+                continue
+            index = int(op["inputs"][1])
+            while index in producer and producer[index]["op_name"] in ("DEQUANTIZE", "DENSIFY"):
+                index = int(producer[index]["inputs"][0])
+            detail = details.get(index)
+            if detail is None:
+                continue
+            try:
+                values = interpreter.get_tensor(index)
+            except ValueError:  # no data (not a constant)
+                continue
+            name = np.dtype(detail["dtype"]).name
+            dtypes[name] = dtypes.get(name, 0) + 1
+            count = int(np.prod(detail["shape"]))
+            parameters += count
+            zeros += count - int(np.count_nonzero(values))
+            sparse += bool(detail.get("sparsity_parameters"))
+        return {"dtypes": dtypes, "parameters": parameters,
+                "zero_fraction": zeros / parameters if parameters else None,
+                "sparse_tensors": sparse}
 
     def describe(self) -> dict[str, Any]:
         """Return a JSON-friendly summary: model, delegate, threads, tile, dtypes, op counts."""

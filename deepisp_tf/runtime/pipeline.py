@@ -6,28 +6,23 @@ Per image: the mosaic is cut into overlapping tiles of its canonical RGGB form (
 (`tiling.StripStitcher`), and every finished band is cropped back to the mosaic's geometry
 (`cfa.decanonicalize`) and written as uint16. Non-square-pixel cameras are then stretched to the
 render size (`geometry.stretch`, in chunks). Memory: the uint16 mosaic, the uint16 output and a
-few float32 bands; no full-frame float copy (a 100-MP frame stays well under 2 GB).
+few float32 bands; no full-frame float copy (`peak_bytes_estimate`).
 
-`Engine` runs many files: decoding (rawpy releases the GIL), normalization and tiling run in a
-pool of threads concurrently with the interpreter (LiteRT's invoke releases the GIL too),
-connected by one bounded queue; `serial=True` does the same work in one thread for comparison.
-Both give identical outputs.
+`engine.Engine` runs these steps for many files with preprocessing threads.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import os
-import queue
-import threading
-from typing import Iterator, Protocol, Sequence
+import time
+from typing import Iterator, Protocol
 
 import numpy as np
 
 from deepisp_tf.raw import cfa, color, geometry
-from deepisp_tf.raw.io import RawRecord, read_raw
+from deepisp_tf.raw.io import RawRecord
 from deepisp_tf.runtime import tiling
+from deepisp_tf.runtime.profiling import StageTimes
 
 
 class TileRunner(Protocol):
@@ -49,6 +44,14 @@ def model_metadata(record: RawRecord) -> np.ndarray:
 def default_overlap(tile: int) -> int:
     """Return the default overlap of a tile side: tile / 8, rounded down to even (256 -> 32)."""
     return tile // 8 // 2 * 2
+
+
+def square_tile(runner: TileRunner) -> int:
+    """Return the side of the runner's square, even tile; ValueError otherwise."""
+    height, width = runner.tile_shape
+    if height != width or height % 2:
+        raise ValueError(f"the model's tile must be square with an even side, got {height}x{width}")
+    return height
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,21 +87,21 @@ def iter_tiles(plan: ImagePlan) -> Iterator[tuple[int, int, np.ndarray]]:
     exactly `cfa.canonicalize(normalize(mosaic))[y:y+tile, x:x+tile]` inside the canonical
     mosaic (and a CFA-preserving reflection past it), without a full-frame float copy.
     """
-    record, (top, left, height, width), grid = plan.record, plan.padding, plan.grid
+    record, (top, left, _, _), grid = plan.record, plan.padding, plan.grid
     black = cfa.roll_sites(record.black_levels, top, left)  # per site of the canonical 2x2
     for row, y in enumerate(grid.ys):
-        rows = tiling.reflect_indices(y - top, grid.tile, height)
         for col, x in enumerate(grid.xs):
-            cols = tiling.reflect_indices(x - left, grid.tile, width)
-            window = record.mosaic[np.ix_(rows, cols)]
+            window = tiling.extract_tile(record.mosaic, y - top, x - left, grid.tile)
             yield row, col, color.normalize(window, "RGGB", black, record.white_level,
                                             record.wb_gains)
 
 
 def to_uint16(values: np.ndarray) -> np.ndarray:
     """Quantize float values in [0, 1] (clipped) to uint16, rounding to nearest."""
-    return np.floor(np.clip(values, 0.0, 1.0) * np.float32(65535) + np.float32(0.5)
-                    ).astype(np.uint16)
+    scaled = np.clip(values, 0.0, 1.0)
+    scaled *= np.float32(65535)
+    scaled += np.float32(0.5)
+    return scaled.astype(np.uint16)  # truncation of non-negative values: floor
 
 
 def stretch_chunked(image: np.ndarray, pixel_aspect: float, chunk: int = 256) -> np.ndarray:
@@ -115,28 +118,31 @@ def stretch_chunked(image: np.ndarray, pixel_aspect: float, chunk: int = 256) ->
         for start in range(0, image.shape[0], chunk):
             out[start:start + chunk] = geometry.stretch(image[start:start + chunk], pixel_aspect)
         return out
-    inverse = 1.0 / pixel_aspect  # heighten every column: widen the transposed columns
-    if 1.0 / inverse != pixel_aspect or int(image.shape[0] * inverse + 0.5) != out_h:
-        return geometry.stretch(image, pixel_aspect)  # keep LibRaw's exact float positions
-    for start in range(0, image.shape[1], chunk):
-        columns = image[:, start:start + chunk].swapaxes(0, 1)
-        out[:, start:start + chunk] = geometry.stretch(columns, inverse).swapaxes(0, 1)
+    for start in range(0, image.shape[1], chunk):  # heighten every column
+        out[:, start:start + chunk] = geometry.stretch(image[:, start:start + chunk],
+                                                       pixel_aspect)
     return out
 
 
 class Assembler:
-    """Blend one image's tile outputs and crop/stretch them to the reference geometry."""
+    """Blend one image's tile outputs and crop/stretch them to the reference geometry.
+
+    Keeps only the plan's geometry, not the record, so the mosaic can be freed as soon as its
+    last tile is cut.
+    """
 
     def __init__(self, plan: ImagePlan):
-        self.plan = plan
-        top, left, height, width = plan.padding
+        self.path = plan.record.path
+        self.padding = plan.padding
+        self.pixel_aspect = plan.record.pixel_aspect
+        self.render_size = tuple(plan.record.render_size)
         self._stitcher = tiling.StripStitcher(plan.grid, 3)
-        self._image = np.empty((height, width, 3), np.uint16)
+        self._image = np.empty((plan.padding[2], plan.padding[3], 3), np.uint16)
         self.tiles = 0
 
     def _write(self, first: int, rows: np.ndarray) -> None:
         """Write canonical rows [first, first + n) into the mosaic-geometry uint16 image."""
-        top, left, height, width = self.plan.padding
+        top, left, height, width = self.padding
         skip = max(top - first, 0)  # canonical padding rows above the mosaic
         start = first + skip - top  # first mosaic row of the band
         band = cfa.decanonicalize(rows, (skip, left, min(len(rows) - skip, height - start), width))
@@ -152,157 +158,99 @@ class Assembler:
         """Return the image [H', W', 3] uint16 in the reference render's geometry."""
         for first, rows in self._stitcher.finish():
             self._write(first, rows)
-        image = stretch_chunked(self._image, self.plan.record.pixel_aspect)
-        if tuple(image.shape[:2]) != tuple(self.plan.record.render_size):
-            raise AssertionError(f"{self.plan.record.path}: output {image.shape[:2]} is not the "
-                                 f"render size {self.plan.record.render_size}")
+        image = stretch_chunked(self._image, self.pixel_aspect)
+        self._image = None
+        if tuple(image.shape[:2]) != self.render_size:
+            raise RuntimeError(f"{self.path}: output {image.shape[:2]} is not the render size "
+                               f"{self.render_size}")
         return image
 
 
-def _square_tile(runner: TileRunner) -> int:
-    height, width = runner.tile_shape
-    if height != width or height % 2:
-        raise ValueError(f"the model's tile must be square with an even side, got {height}x{width}")
-    return height
+def timed_tiles(plan: ImagePlan, times: StageTimes | None
+                ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """`iter_tiles`, adding the time spent cutting and normalizing each tile to stage "tile"."""
+    tiles = iter_tiles(plan)
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(tiles)
+        except StopIteration:
+            return
+        if times is not None:
+            times.add("tile", time.perf_counter() - start)
+        yield item
 
 
-def infer_record(record: RawRecord, runner: TileRunner, overlap: int | None = None
-                 ) -> np.ndarray:
+def run_tile(runner: TileRunner, bayer: np.ndarray, metadata: np.ndarray | None,
+             times: StageTimes | None) -> np.ndarray:
+    """Run one tile [tile, tile] through the model, timing it as stage "invoke"."""
+    start = time.perf_counter()
+    srgb = runner.run(bayer, metadata)
+    if times is not None:
+        times.add("invoke", time.perf_counter() - start)
+    return srgb
+
+
+def add_tile(assembler: Assembler, row: int, col: int, srgb: np.ndarray,
+             times: StageTimes | None) -> None:
+    """Blend one tile output into its image, timing it as stage "blend"."""
+    start = time.perf_counter()
+    assembler.add(row, col, srgb)
+    if times is not None:
+        times.add("blend", time.perf_counter() - start)
+
+
+def finish_image(assembler: Assembler, times: StageTimes | None) -> np.ndarray:
+    """Finish an image (last rows, crop, stretch), timing it as stage "finish"."""
+    start = time.perf_counter()
+    image = assembler.finish()
+    if times is not None:
+        times.add("finish", time.perf_counter() - start)
+    return image
+
+
+def infer_plan(plan: ImagePlan, runner: TileRunner, times: StageTimes | None = None
+               ) -> tuple[np.ndarray, int]:
+    """Render a planned record in the calling thread; return (image [H', W', 3] uint16, tiles)."""
+    assembler = Assembler(plan)
+    metadata = plan.metadata if runner.has_metadata else None
+    for row, col, bayer in timed_tiles(plan, times):
+        add_tile(assembler, row, col, run_tile(runner, bayer, metadata, times), times)
+    return finish_image(assembler, times), assembler.tiles
+
+
+def infer_record(record: RawRecord, runner: TileRunner, overlap: int | None = None,
+                 times: StageTimes | None = None) -> np.ndarray:
     """Render a RAW record with the model, tile by tile.
 
     Args:
       record: from `read_raw`.
       runner: an opened model (`interpreter.Runner`).
       overlap: overlap between tiles (even, <= tile / 2); None: `default_overlap(tile)`.
+      times: optional accumulator of the time per stage.
 
     Returns:
       [H', W', 3] uint16 sRGB with (H', W') == record.render_size.
     """
-    tile = _square_tile(runner)
+    tile = square_tile(runner)
     plan = plan_record(record, tile, default_overlap(tile) if overlap is None else overlap)
-    assembler = Assembler(plan)
-    metadata = plan.metadata if runner.has_metadata else None
-    for row, col, bayer in iter_tiles(plan):
-        assembler.add(row, col, runner.run(bayer, metadata))
-    return assembler.finish()
+    return infer_plan(plan, runner, times)[0]
 
 
-@dataclasses.dataclass(frozen=True)
-class InferenceResult:
-    """One rendered file: its index in the input list, path, image [H', W', 3] uint16, tiles."""
+def peak_bytes_estimate(raw_size: tuple[int, int], pixel_aspect: float, tile: int) -> int:
+    """Return the bytes `infer_record` allocates at most for one image, beyond the model.
 
-    index: int
-    path: str
-    image: np.ndarray
-    tiles: int
-
-
-@dataclasses.dataclass(frozen=True)
-class _Start:
-    index: int
-    path: str
-    plan: ImagePlan
-
-
-@dataclasses.dataclass(frozen=True)
-class _Tile:
-    index: int
-    row: int
-    col: int
-    bayer: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class _End:
-    index: int
-    error: BaseException | None = None
-
-
-class Engine:
-    """Render many RAW files with one model: preprocessing threads || interpreter.
-
-    The calling thread runs the interpreter; `workers` threads decode, normalize and tile,
-    feeding a queue of at most `queue_size` tiles. With `serial=True` everything runs in the
-    calling thread, one file after another.
+    The uint16 mosaic [H, W], the uint16 output [H, W, 3] (and its stretched copy
+    [H', W', 3] for non-square pixels, with one float64 chunk of lines), the stitcher's float32
+    band of `tile` rows (values and weights), the float32 rows handed out and their uint16
+    conversion, and a few tile-sized temporaries.
     """
-
-    def __init__(self, runner: TileRunner, *, overlap: int | None = None, workers: int = 2,
-                 queue_size: int = 16, serial: bool = False):
-        self.runner = runner
-        self.tile = _square_tile(runner)
-        self.overlap = default_overlap(self.tile) if overlap is None else overlap
-        if workers < 1 or queue_size < 1:
-            raise ValueError(f"workers and queue_size must be >= 1, got {workers}, {queue_size}")
-        self.workers, self.queue_size, self.serial = workers, queue_size, serial
-
-    def run(self, paths: Sequence[str | os.PathLike]) -> Iterator[InferenceResult]:
-        """Yield one InferenceResult per file, in completion order (serial: input order).
-
-        Raises:
-          RawReadError: a file cannot be decoded (the first failure stops the run).
-        """
-        paths = [os.fspath(path) for path in paths]
-        if self.serial:
-            yield from self._run_serial(paths)
-        else:
-            yield from self._run_concurrent(paths)
-
-    def _run_serial(self, paths: list[str]) -> Iterator[InferenceResult]:
-        for index, path in enumerate(paths):
-            plan = plan_record(read_raw(path), self.tile, self.overlap)
-            assembler = Assembler(plan)
-            metadata = plan.metadata if self.runner.has_metadata else None
-            for row, col, bayer in iter_tiles(plan):
-                assembler.add(row, col, self.runner.run(bayer, metadata))
-            yield InferenceResult(index, path, assembler.finish(), assembler.tiles)
-
-    def _produce(self, index: int, path: str, out: queue.Queue,
-                 stop: threading.Event) -> None:
-        """Decode and tile one file into `out` (a worker thread); always ends with _End."""
-
-        def put(item: object) -> bool:
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        try:
-            plan = plan_record(read_raw(path), self.tile, self.overlap)
-            if not put(_Start(index, path, plan)):
-                return
-            for row, col, bayer in iter_tiles(plan):
-                if not put(_Tile(index, row, col, bayer)):
-                    return
-            put(_End(index))
-        except Exception as error:  # pylint: disable=broad-except  # re-raised by the consumer
-            put(_End(index, error))
-
-    def _run_concurrent(self, paths: list[str]) -> Iterator[InferenceResult]:
-        tiles: queue.Queue = queue.Queue(maxsize=self.queue_size)
-        stop = threading.Event()
-        pool = concurrent.futures.ThreadPoolExecutor(self.workers, "deepisp-preprocess")
-        try:
-            for index, path in enumerate(paths):
-                pool.submit(self._produce, index, path, tiles, stop)
-            open_images: dict[int, tuple[str, Assembler, np.ndarray | None]] = {}
-            remaining = len(paths)
-            while remaining:
-                item = tiles.get()
-                if isinstance(item, _Start):
-                    metadata = item.plan.metadata if self.runner.has_metadata else None
-                    open_images[item.index] = (item.path, Assembler(item.plan), metadata)
-                elif isinstance(item, _Tile):
-                    _, assembler, metadata = open_images[item.index]
-                    assembler.add(item.row, item.col, self.runner.run(item.bayer, metadata))
-                else:
-                    remaining -= 1
-                    if item.error is not None:
-                        raise item.error
-                    path, assembler, _ = open_images.pop(item.index)
-                    yield InferenceResult(item.index, path, assembler.finish(), assembler.tiles)
-        finally:
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+    height, width = raw_size
+    out_h, out_w = geometry.render_size(raw_size, pixel_aspect)
+    canonical_width = width + 2 + tile
+    mosaic = 2 * height * width
+    output = 6 * height * width + (6 * out_h * out_w if pixel_aspect != 1 else 0)
+    stretch_chunk = 8 * 3 * 256 * 2 * max(out_h, out_w) if pixel_aspect != 1 else 0
+    band = 64 * tile * canonical_width  # float32 band state, rows handed out, uint16 cast
+    tiles = 64 * tile * tile * 4 * 3
+    return mosaic + output + stretch_chunk + band + tiles

@@ -61,7 +61,8 @@ class TileGrid:
             row > 0, row < len(self.ys) - 1, col > 0, col < len(self.xs) - 1))
 
 
-def _check_tile(tile: int, overlap: int) -> None:
+def check_tile(tile: int, overlap: int) -> None:
+    """Raise ValueError unless the tile is even and positive and the overlap even, <= tile / 2."""
     if tile <= 0 or tile % 2 or overlap < 0 or overlap % 2 or 2 * overlap > tile:
         raise ValueError(f"need an even tile > 0 and an even overlap <= tile / 2, got tile "
                          f"{tile}, overlap {overlap}")
@@ -88,7 +89,7 @@ def tile_grid(height: int, width: int, tile: int, overlap: int) -> TileGrid:
     Returns:
       The TileGrid; consecutive tiles overlap by at least `overlap`.
     """
-    _check_tile(tile, overlap)
+    check_tile(tile, overlap)
     if height < 1 or width < 1:
         raise ValueError(f"empty image: {height}x{width}")
     return TileGrid(height, width, tile, overlap, _axis_offsets(height, tile, overlap),
@@ -119,7 +120,7 @@ def blend_weights(tile: int, overlap: int,
       The outer product of a vertical and a horizontal profile; across an overlap of exactly
       `overlap` the windows of two neighbours sum to 1.
     """
-    _check_tile(tile, overlap)
+    check_tile(tile, overlap)
     edge = ramp(overlap)
 
     def profile(start: bool, end: bool) -> np.ndarray:
@@ -201,10 +202,10 @@ class StripStitcher:
             return None
         width = self.grid.width
         out = (self._top, self._values[:count, :width] / self._weights[:count, :width])
-        self._values = np.roll(self._values, -count, axis=0)
-        self._weights = np.roll(self._weights, -count, axis=0)
-        self._values[-count:] = 0
-        self._weights[-count:] = 0
+        keep = self.grid.tile - count  # rows still open: slide them to the top of the band
+        for array in (self._values, self._weights):
+            array[:keep] = array[count:count + keep]
+            array[keep:] = 0
         self._top = until
         return out
 

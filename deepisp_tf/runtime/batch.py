@@ -1,0 +1,189 @@
+"""Render a batch of RAW files to images: what `python -m tools.infer` does.
+
+Inputs are files or folders (their RAW candidates, sidecars and rendered images skipped). Every
+output is DIR/<stem>.<fmt>, written atomically; an output that would replace an input or
+another input's output is refused for that file. A file that fails is reported with its reason
+and the batch goes on. Encoding and writing run in the calling thread while the engine's
+threads decode and the interpreter renders the next files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, Sequence
+
+from deepisp_tf.data.prepare import PrepareError, list_raw_files
+from deepisp_tf.raw.io import RawReadError
+from deepisp_tf.runtime import output
+from deepisp_tf.runtime.engine import Engine
+from deepisp_tf.runtime.pipeline import TileRunner
+from deepisp_tf.runtime.profiling import StageTimes
+
+RENDERED_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """A file that produced no output, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclasses.dataclass
+class BatchSummary:
+    """What a batch did.
+
+    Attributes:
+      outputs: images written.
+      failures: files that failed, with the reason.
+      megapixels: RAW megapixels rendered.
+      seconds: wall time of the batch.
+      times: time per stage.
+    """
+
+    outputs: list[str] = dataclasses.field(default_factory=list)
+    failures: list[Failure] = dataclasses.field(default_factory=list)
+    megapixels: float = 0.0
+    seconds: float = 0.0
+    times: StageTimes = dataclasses.field(default_factory=StageTimes)
+
+    @property
+    def files(self) -> int:
+        return len(self.outputs) + len(self.failures)
+
+    @property
+    def all_failed(self) -> bool:
+        return not self.outputs
+
+
+def collect_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[str], list[Failure]]:
+    """Expand files and folders into RAW candidates.
+
+    Args:
+      inputs: RAW files or folders (a folder contributes its files, not its subfolders,
+        skipping hidden files, sidecars and .png/.jpg renders).
+
+    Returns:
+      (paths, failures): the candidates in order without duplicates, and inputs that do not
+      exist or are empty folders.
+    """
+    paths: list[str] = []
+    failures: list[Failure] = []
+    for item in map(os.fspath, inputs):
+        if os.path.isdir(item):
+            try:
+                found = [path for path in list_raw_files(item)
+                         if not path.lower().endswith(RENDERED_EXTENSIONS)]
+            except PrepareError as error:
+                failures.append(Failure(item, str(error)))
+                continue
+            if not found:
+                failures.append(Failure(item, "folder holds no RAW files"))
+            paths.extend(found)
+        elif os.path.isfile(item):
+            paths.append(item)
+        else:
+            failures.append(Failure(item, "no such file or folder"))
+    unique = list(dict.fromkeys(os.path.abspath(path) for path in paths))
+    return unique, failures
+
+
+def plan_outputs(paths: Sequence[str], output_dir: str, fmt: str
+                 ) -> tuple[dict[str, str], list[Failure]]:
+    """Map every input to DIR/<stem>.<fmt>, refusing overwrites of inputs and collisions.
+
+    Returns:
+      (outputs, failures): input -> output for the files to render, and the refused files.
+    """
+    inputs = {os.path.realpath(path) for path in paths}
+    outputs: dict[str, str] = {}
+    claimed: dict[str, str] = {}
+    failures: list[Failure] = []
+    for path in paths:
+        target = output.output_path(output_dir, path, fmt)
+        real = os.path.realpath(target)
+        if real in inputs:
+            failures.append(Failure(path, f"output {target} would overwrite an input"))
+        elif real in claimed:
+            failures.append(Failure(path, f"output {target} is already the output of "
+                                          f"{claimed[real]} (same file name stem)"))
+        else:
+            claimed[real] = path
+            outputs[path] = target
+    return outputs, failures
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+    return tqdm(total=total, unit="file", disable=not enabled, dynamic_ncols=True)
+
+
+def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_dir: str, *,
+                fmt: str = "png", workers: int = 2, overlap: int | None = None,
+                queue_size: int = 16, progress: bool = True) -> BatchSummary:
+    """Render RAW files with a model and write DIR/<stem>.<fmt> for each.
+
+    Args:
+      inputs: RAW files or folders.
+      runner: the opened model (`interpreter.Runner`).
+      output_dir: where to write (created).
+      fmt: "png" (16-bit), "jpg" (8-bit) or "tiff" (16-bit).
+      workers: preprocessing threads.
+      overlap: tile overlap; None for the default.
+      queue_size: tiles buffered between preprocessing and the interpreter.
+      progress: show a tqdm progress bar.
+
+    Returns:
+      The BatchSummary (outputs, failures with reasons, megapixels, seconds).
+    """
+    started = time.perf_counter()
+    summary = BatchSummary()
+    paths, summary.failures = collect_inputs(inputs)
+    targets, refused = plan_outputs(paths, output_dir, fmt)
+    summary.failures.extend(refused)
+    os.makedirs(output_dir, exist_ok=True)
+    engine = Engine(runner, overlap=overlap, workers=workers, queue_size=queue_size,
+                    times=summary.times)
+    todo = list(targets)
+    with _progress(len(todo), progress) as bar:
+        for result in engine.run(todo):
+            bar.update(1)
+            if not result.ok:
+                summary.failures.append(Failure(result.path, _reason(result.error)))
+                bar.write(f"failed: {result.path}: {_reason(result.error)}")
+                continue
+            write_started = time.perf_counter()
+            try:
+                output.write_image(targets[result.path], result.image, fmt)
+            except (OSError, ValueError) as error:
+                summary.failures.append(Failure(result.path, f"cannot write "
+                                                f"{targets[result.path]}: {error}"))
+                bar.write(f"failed: {result.path}: cannot write: {error}")
+                continue
+            summary.times.add("write", time.perf_counter() - write_started)
+            summary.outputs.append(targets[result.path])
+            summary.megapixels += result.megapixels
+            bar.set_postfix_str(f"{summary.megapixels:.1f} MP")
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _reason(error: Exception | None) -> str:
+    """Return why a file failed, without its path (Failure.path holds it)."""
+    if isinstance(error, RawReadError):
+        return error.reason
+    return f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+
+
+def format_summary(summary: BatchSummary) -> str:
+    """Return the end-of-run summary: files, megapixels, seconds, failures with reasons."""
+    rate = summary.megapixels / summary.seconds if summary.seconds else 0.0
+    lines = [f"files: {summary.files} ({len(summary.outputs)} written, "
+             f"{len(summary.failures)} failed)",
+             f"megapixels: {summary.megapixels:.1f}",
+             f"seconds: {summary.seconds:.1f} ({rate:.2f} MP/s)"]
+    lines += [f"FAILED {failure.path}: {failure.reason}" for failure in summary.failures]
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""Measuring the runtime: time per stage across threads, latency percentiles, CPU, peak RSS.
+
+Linux-first (peak RSS from /proc, resettable through /proc/self/clear_refs), with a
+`resource.getrusage` fallback elsewhere. No TensorFlow, no psutil.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import resource
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+PERCENTILES = (50, 90, 99)
+
+
+class StageTimes:
+    """Thread-safe wall-time accumulator per stage ("decode", "tile", "invoke", ...).
+
+    Every duration is kept, so percentiles of any stage (e.g. the per-tile "invoke" latency)
+    can be reported; in a concurrent run the stages of different threads overlap, so their sum
+    can exceed the wall time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._durations: dict[str, list[float]] = collections.defaultdict(list)
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Record one duration of `stage`."""
+        with self._lock:
+            self._durations[stage].append(seconds)
+
+    def durations(self, stage: str) -> list[float]:
+        """Return a copy of the recorded durations of `stage` (seconds)."""
+        with self._lock:
+            return list(self._durations.get(stage, ()))
+
+    def totals(self) -> dict[str, float]:
+        """Return the summed seconds of every stage."""
+        with self._lock:
+            return {stage: float(sum(values)) for stage, values in self._durations.items()}
+
+    def counts(self) -> dict[str, int]:
+        """Return how many durations every stage recorded."""
+        with self._lock:
+            return {stage: len(values) for stage, values in self._durations.items()}
+
+
+def percentiles_ms(seconds: list[float] | np.ndarray,
+                   percentiles: tuple[int, ...] = PERCENTILES) -> dict[str, float | None]:
+    """Return {"p50": ms, "p90": ms, "p99": ms, "mean": ms} of durations in seconds.
+
+    Values are None when there are no durations.
+    """
+    keys = [f"p{p}" for p in percentiles] + ["mean"]
+    if len(seconds) == 0:
+        return dict.fromkeys(keys)
+    values = np.asarray(seconds, np.float64) * 1000
+    result = {f"p{p}": float(np.percentile(values, p)) for p in percentiles}
+    result["mean"] = float(values.mean())
+    return result
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process' peak RSS to its current RSS (Linux); return whether it worked."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """Return the process' peak resident set size in bytes (since start or the last reset)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def cpu_seconds() -> float:
+    """Return the user + system CPU seconds of this process (all threads) so far."""
+    times = os.times()
+    return times.user + times.system
+
+
+@dataclasses.dataclass
+class Measurement:
+    """Wall time, CPU time and peak RSS of a block of code (see `measure`).
+
+    Attributes:
+      seconds: wall time.
+      cpu_seconds: user + system CPU time of the whole process.
+      peak_rss_bytes: peak RSS during the block (since the process started if the peak could
+        not be reset).
+      peak_rss_reset: whether the peak was reset at the start, i.e. is specific to the block.
+    """
+
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    peak_rss_reset: bool = False
+
+    def cpu_utilization(self, cores: int | None = None) -> float:
+        """Return CPU time / (wall time x cores): 1.0 means every core busy all the time."""
+        cores = cores or os.cpu_count() or 1
+        return self.cpu_seconds / max(self.seconds, 1e-9) / cores
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
+                "cpu_utilization": self.cpu_utilization(), "cores": os.cpu_count(),
+                "peak_rss_mb": self.peak_rss_bytes / 2**20,
+                "peak_rss_reset": self.peak_rss_reset}
+
+
+class measure:  # pylint: disable=invalid-name  # used as a context manager, like a function
+    """Context manager filling a Measurement: `with measure() as m: ...; m.seconds`."""
+
+    def __init__(self) -> None:
+        self.result = Measurement()
+        self._start = self._cpu = 0.0
+
+    def __enter__(self) -> Measurement:
+        self.result.peak_rss_reset = reset_peak_rss()
+        self._cpu = cpu_seconds()
+        self._start = time.perf_counter()
+        return self.result
+
+    def __exit__(self, *exc: Any) -> None:
+        self.result.seconds = time.perf_counter() - self._start
+        self.result.cpu_seconds = cpu_seconds() - self._cpu
+        self.result.peak_rss_bytes = peak_rss_bytes()

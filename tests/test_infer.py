@@ -1,0 +1,151 @@
+"""`tools.infer` and its library: batch rendering, formats, bad inputs, the default model."""
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+import tflite_fixtures
+from conftest import REPO
+from deepisp_tf.raw import dng
+from deepisp_tf.runtime import (NoDefaultModelError, Runner, default_model_path, format_summary,
+                                infer_files, output)
+from deepisp_tf.runtime import frames
+from deepisp_tf.runtime.batch import collect_inputs, plan_outputs
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tflite_fixtures.write_model(tmp_path_factory.mktemp("infer_model"), (64, 64),
+                                       kind="packed")
+
+
+def _write_dng(path, pattern="RGGB", size=(130, 170), seed=0):
+    dng.write_dng(path, frames.synthetic_mosaic(*size, seed=seed), pattern, 64, 4095, np.eye(3),
+                  (0.5, 1.0, 0.7))
+    return str(path)
+
+
+@pytest.fixture()
+def raw_folder(tmp_path):
+    folder = tmp_path / "raws"
+    folder.mkdir()
+    _write_dng(folder / "a.dng", "RGGB", seed=1)
+    _write_dng(folder / "b.dng", "GRBG", size=(96, 140), seed=2)
+    (folder / "notes.md").write_text("sidecar, skipped")
+    (folder / "broken.nef").write_bytes(b"\x00" * 4096)
+    return folder
+
+
+def _run_cli(*arguments):
+    return subprocess.run([sys.executable, "-m", "tools.infer", "--noprogress", *arguments],
+                          cwd=REPO, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": REPO})
+
+
+def test_infer_files_writes_16bit_png_per_file_and_reports_bad_ones(model, raw_folder, tmp_path):
+    out = tmp_path / "out"
+    missing = tmp_path / "missing.cr2"
+    summary = infer_files([raw_folder, missing], Runner(model), str(out), workers=2,
+                          progress=False)
+    assert sorted(os.listdir(out)) == ["a.png", "b.png"]
+    image = cv2.imread(str(out / "b.png"), cv2.IMREAD_UNCHANGED)
+    assert image.dtype == np.uint16 and image.shape == (96, 140, 3)
+    assert {failure.path for failure in summary.failures} == {
+        str(raw_folder / "broken.nef"), str(missing)}
+    assert summary.files == 4 and not summary.all_failed
+    assert summary.megapixels == pytest.approx((130 * 170 + 96 * 140) / 1e6)
+    text = format_summary(summary)
+    assert "files: 4 (2 written, 2 failed)" in text and "megapixels:" in text
+    assert f"FAILED {missing}: no such file" in text
+    assert f"FAILED {raw_folder / 'broken.nef'}:" in text
+
+
+def test_png_tiff_and_jpg_outputs_hold_the_same_image(model, raw_folder, tmp_path):
+    runner = Runner(model)
+    images = {}
+    for fmt in output.FORMATS:
+        infer_files([raw_folder / "a.dng"], runner, str(tmp_path / fmt), fmt=fmt,
+                    progress=False)
+        images[fmt] = os.path.join(tmp_path, fmt, f"a.{fmt}")
+    png = cv2.imread(images["png"], cv2.IMREAD_UNCHANGED)[..., ::-1]
+    tiff = tifffile.imread(images["tiff"])
+    jpg = cv2.imread(images["jpg"], cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert png.dtype == tiff.dtype == np.uint16 and jpg.dtype == np.uint8
+    np.testing.assert_array_equal(png, tiff)
+    assert np.abs(jpg.astype(int) - output.to_uint8(png).astype(int)).mean() < 3
+
+
+def test_outputs_never_overwrite_inputs_or_each_other(tmp_path):
+    first = _write_dng(tmp_path / "shot.tiff")
+    os.makedirs(tmp_path / "other")
+    second = _write_dng(tmp_path / "other" / "img.dng")
+    third = _write_dng(tmp_path / "img.dng")
+    targets, refused = plan_outputs([first, second, third], str(tmp_path), "tiff")
+    assert targets == {second: os.path.join(tmp_path, "img.tiff")}
+    reasons = {failure.path: failure.reason for failure in refused}
+    assert "would overwrite an input" in reasons[first]
+    assert "already the output of" in reasons[third]
+
+
+def test_collect_inputs_skips_sidecars_and_renders_and_reports_missing(raw_folder, tmp_path):
+    (raw_folder / "a.png").write_bytes(b"rendered earlier")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    paths, failures = collect_inputs([raw_folder, raw_folder / "a.dng", empty,
+                                      tmp_path / "nope"])
+    assert [os.path.basename(p) for p in paths] == ["a.dng", "b.dng", "broken.nef"]
+    assert [(f.path, f.reason) for f in failures] == [
+        (str(empty), "folder holds no RAW files"), (str(tmp_path / "nope"),
+                                                    "no such file or folder")]
+
+
+def test_default_model_path_finds_model_and_config_or_says_what_is_missing(tmp_path):
+    with pytest.raises(NoDefaultModelError, match="tile_int8.tflite, config.json.*--model"):
+        default_model_path(tmp_path)
+    (tmp_path / "tile_int8.tflite").write_bytes(b"model")
+    with pytest.raises(NoDefaultModelError, match=r"\(config.json missing"):
+        default_model_path(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    assert default_model_path(tmp_path) == str(tmp_path / "tile_int8.tflite")
+
+
+def test_cli_without_model_says_no_default_model_ships(raw_folder, tmp_path):
+    try:
+        default_model_path()
+        pytest.skip("a default model ships now")
+    except NoDefaultModelError:
+        pass
+    completed = _run_cli(f"--output={tmp_path / 'out'}", str(raw_folder))
+    assert completed.returncode != 0
+    assert "no trained default model ships with this package yet" in completed.stderr
+    assert "--model" in completed.stderr
+
+
+def test_cli_renders_batch_and_fails_only_when_every_file_fails(model, raw_folder, tmp_path):
+    completed = _run_cli(f"--model={model}", f"--output={tmp_path / 'out'}", "--format=jpg",
+                         "--threads=1", str(raw_folder))
+    assert completed.returncode == 0, completed.stderr
+    assert "files: 3 (2 written, 1 failed)" in completed.stdout
+    assert f"FAILED {raw_folder / 'broken.nef'}" in completed.stdout
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.jpg", "b.jpg"]
+    failed = _run_cli(f"--model={model}", f"--output={tmp_path / 'out2'}",
+                      str(raw_folder / "broken.nef"))
+    assert failed.returncode != 0 and "every file failed" in failed.stderr
+
+
+def test_cli_reports_missing_delegate_and_falls_back_when_asked(model, raw_folder, tmp_path):
+    missing = _run_cli(f"--model={model}", f"--output={tmp_path / 'o1'}",
+                       "--delegate=external:/nonexistent/libgpu.so", str(raw_folder / "a.dng"))
+    assert missing.returncode != 0
+    assert "/nonexistent/libgpu.so" in missing.stderr and "no such file" in missing.stderr
+    fallback = _run_cli(f"--model={model}", f"--output={tmp_path / 'o2'}",
+                        "--delegate=external:/nonexistent/libgpu.so", "--delegate_fallback",
+                        str(raw_folder / "a.dng"))
+    assert fallback.returncode == 0, fallback.stderr
+    assert "falling back to the CPU" in fallback.stderr
+    assert os.listdir(tmp_path / "o2") == ["a.png"]

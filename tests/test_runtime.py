@@ -1,0 +1,303 @@
+"""LiteRT runtime: no TensorFlow import, delegates, CFA phase, geometry on real files, memory,
+and the concurrent engine."""
+
+import ctypes.util
+import dataclasses
+import logging
+import os
+import subprocess
+import sys
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import tflite_fixtures
+from conftest import NON_SQUARE, REPO, sample
+from deepisp_tf.raw import cfa, color, dng, geometry
+from deepisp_tf.raw.io import RawReadError, RawRecord, read_raw
+from deepisp_tf.runtime import (DelegateError, Engine, Runner, frames, parse_delegate,
+                                pipeline)
+
+METADATA = np.array([1.6, -0.4, -0.2, -0.3, 1.5, -0.2, 0.0, -0.5, 1.5, 2.1, 1.0, 1.5],
+                    np.float32)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runtime_models")
+    return {
+        "float": tflite_fixtures.write_model(folder, (64, 64)),
+        "int8": tflite_fixtures.write_model(folder, (64, 64), int8="int8"),
+        "uint8": tflite_fixtures.write_model(folder, (64, 64), int8="uint8"),
+        "nometa": tflite_fixtures.write_model(folder, (64, 64), with_metadata=False),
+        "packed": tflite_fixtures.write_model(folder, (64, 64), kind="packed"),
+        "gray": tflite_fixtures.write_model(folder, (256, 256), kind="gray",
+                                            with_metadata=False),
+    }
+
+
+@pytest.mark.parametrize("modules", ["deepisp_tf.runtime, deepisp_tf.bench, tools.infer",
+                                     "tools.benchmark"])   # two absl tools: one per process
+def test_runtime_and_inference_tools_import_no_tensorflow(modules):
+    code = (f"import sys; import {modules}; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'tf_keras', 'keras', 'tensorflow_model_optimization')); "
+            "print(bad); sys.exit(1 if bad else 0)")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                               text=True, env={**os.environ, "PYTHONPATH": REPO}, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize("name,tolerance", [("float", 1e-5), ("int8", 0.005), ("uint8", 0.005)])
+def test_runner_output_matches_keras_model(models, name, tolerance):
+    rng = np.random.default_rng(1)
+    bayer = rng.uniform(0, 1, (64, 64)).astype(np.float32)
+    metadata = rng.uniform(0, 1, 12).astype(np.float32)   # the int8 calibration range
+    runner = Runner(models[name], threads=1)
+    assert runner.tile_shape == (64, 64) and runner.has_metadata
+    expected = tflite_fixtures.keras_predict(bayer, metadata)
+    got = runner.run(bayer, metadata)
+    assert got.shape == (64, 64, 3) and got.dtype == np.float32
+    assert np.abs(got - expected).mean() < tolerance
+
+
+def test_reference_kernels_equal_xnnpack(models):
+    bayer = np.random.default_rng(2).uniform(0, 1, (64, 64)).astype(np.float32)
+    reference = Runner(models["float"], delegate="none").run(bayer, METADATA)
+    np.testing.assert_allclose(Runner(models["float"], delegate="xnnpack", threads=2)
+                               .run(bayer, METADATA), reference, atol=1e-5)
+
+
+def test_runner_without_metadata_input_ignores_it_and_requires_it_when_present(models):
+    bayer = np.zeros((64, 64), np.float32)
+    assert not Runner(models["nometa"]).has_metadata
+    assert Runner(models["nometa"]).run(bayer).shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="metadata"):
+        Runner(models["float"]).run(bayer)
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("xnnpack", ("xnnpack", None)), ("NONE", ("none", None)),
+    ("gpu", ("gpu", "libtensorflowlite_gpu_delegate.so")), ("nnapi", ("nnapi", None)),
+    ("external:/opt/lib/libx.so", ("external", "/opt/lib/libx.so"))])
+def test_parse_delegate_accepts_every_documented_spec(spec, expected):
+    assert parse_delegate(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["tpu", "external:", ""])
+def test_parse_delegate_rejects_unknown_specs(spec):
+    with pytest.raises(ValueError):
+        parse_delegate(spec)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("gpu", "libtensorflowlite_gpu_delegate.so.*cannot load the library"),
+    ("external:/nonexistent/libdelegate.so", "/nonexistent/libdelegate.so.*no such file"),
+    ("external:libno_such_delegate.so", "libno_such_delegate.so.*cannot load"),
+    ("nnapi", "nnapi.*no delegate library for this platform")])
+def test_missing_delegate_library_raises_clear_error(models, spec, message):
+    with pytest.raises(DelegateError, match=message):
+        Runner(models["float"], delegate=spec)
+
+
+def test_library_without_delegate_api_raises_clear_error(models):
+    library = ctypes.util.find_library("z") or ctypes.util.find_library("m")
+    if library is None:
+        pytest.skip("no system library to load")
+    with pytest.raises(DelegateError, match="not an external delegate library.*"
+                                            "tflite_plugin_create_delegate"):
+        Runner(models["float"], delegate=f"external:{library}")
+
+
+def test_delegate_fallback_logs_and_runs_on_cpu(models, caplog):
+    bayer = np.random.default_rng(3).uniform(0, 1, (64, 64)).astype(np.float32)
+    with caplog.at_level(logging.WARNING):
+        runner = Runner(models["float"], delegate="gpu", delegate_fallback=True)
+    assert runner.delegate == "xnnpack" and runner.requested_delegate == "gpu"
+    assert "cannot load the library" in runner.fallback_reason
+    assert "falling back to the CPU" in caplog.text
+    np.testing.assert_allclose(runner.run(bayer, METADATA),
+                               Runner(models["float"]).run(bayer, METADATA), atol=1e-6)
+    assert runner.describe()["fallback_reason"] == runner.fallback_reason
+
+
+def test_runner_rejects_missing_model_and_bad_threads(models, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model"):
+        Runner(tmp_path / "missing.tflite")
+    with pytest.raises(ValueError, match="threads"):
+        Runner(models["float"], threads=0)
+
+
+def _crop_record(scene: np.ndarray, dy: int, dx: int, size: tuple[int, int],
+                 pattern: str | None = None) -> RawRecord:
+    """The scene (an RGGB mosaic) cropped at (dy, dx): a record of pattern shift(RGGB, dy, dx)."""
+    black = np.array([[60, 64], [66, 70]], np.float32)                 # per RGGB site
+    record = frames.synthetic_record(*size)
+    return dataclasses.replace(
+        record, mosaic=scene[dy:dy + size[0], dx:dx + size[1]],
+        pattern=pattern or cfa.shift_pattern("RGGB", dy, dx),
+        black_levels=cfa.roll_sites(black, dy, dx), wb_gains=np.array([2.2, 1.0, 1.4]))
+
+
+def test_all_four_cfa_patterns_keep_phase(models):
+    """A crop of an RGGB scene starting at (dy, dx) is a GRBG / GBRG / BGGR mosaic; rendering
+    it must give the scene's rendering cropped the same way (away from the borders)."""
+    runner = Runner(models["packed"], delegate="none")
+    scene = frames.synthetic_mosaic(132, 190, seed=5)
+    scene = (scene.astype(np.int64) + np.random.default_rng(5).integers(0, 800, scene.shape)
+             ).clip(0, 4095).astype(np.uint16)
+    height, width, margin = 128, 186, 4
+    rendered_scene = pipeline.infer_record(_crop_record(scene, 0, 0, (132, 190)), runner, 16)
+    patterns = set()
+    for dy in (0, 1):
+        for dx in (0, 1):
+            record = _crop_record(scene, dy, dx, (height, width))
+            patterns.add(record.pattern)
+            rendered = pipeline.infer_record(record, runner, 16)
+            expected = rendered_scene[dy:dy + height, dx:dx + width]
+            difference = np.abs(rendered.astype(int) - expected.astype(int))
+            assert difference[margin:-margin, margin:-margin].max() <= 2, record.pattern
+    assert patterns == set(cfa.BAYER_PATTERNS)
+    wrong = pipeline.infer_record(_crop_record(scene, 1, 1, (height, width), "RGGB"), runner, 16)
+    expected = rendered_scene[1:1 + height, 1:1 + width]
+    assert np.abs(wrong.astype(int) - expected.astype(int)).max() > 1000   # control: phase matters
+
+
+@pytest.mark.parametrize("pattern", ["RGGB", "GBRG"])
+def test_infer_record_equals_whole_image_keras_render(models, pattern):
+    """End to end: normalization, canonical padding, metadata, tiles and blending give what the
+    Keras model computes on the whole canonical mosaic at once."""
+    record = dataclasses.replace(frames.synthetic_record(150, 211, pattern=pattern, seed=3),
+                                 cam_to_srgb=np.full((3, 3), 0.3, np.float32))
+    rendered = pipeline.infer_record(record, Runner(models["packed"], delegate="none"), 24)
+    normalized = color.normalize(record.mosaic, pattern, record.black_levels,
+                                 record.white_level, record.wb_gains)
+    canonical, padding = cfa.canonicalize(normalized, pattern)
+    whole = tflite_fixtures.keras_predict(canonical, pipeline.model_metadata(record),
+                                          kind="packed")
+    expected = pipeline.to_uint16(cfa.decanonicalize(whole, padding))
+    assert rendered.shape == expected.shape == (150, 211, 3)
+    assert np.abs(rendered.astype(int) - expected.astype(int)).max() <= 2
+
+
+def _block_luma(image: np.ndarray, block: int = 8) -> np.ndarray:
+    height, width = (s // block * block for s in image.shape[:2])
+    luma = image[:height, :width].astype(np.float64).mean(axis=2)
+    return luma.reshape(height // block, block, width // block, block).mean(axis=(1, 3))
+
+
+@pytest.mark.parametrize("name", ["RAW_CANON_S30", "Image__1.qtk", "test.dng", *NON_SQUARE])
+def test_output_geometry_equals_reference_render_on_real_files(models, name):
+    path = sample(name)
+    record, reference = read_raw(path, with_reference=True)
+    image = pipeline.infer_record(record, Runner(models["gray"]), 32)
+    assert image.shape == reference.shape and image.dtype == np.uint16
+    if name in NON_SQUARE:
+        assert record.pixel_aspect != 1 and image.shape[:2] != record.raw_size
+    # The gray model returns the normalized mosaic itself: same scene, same orientation.
+    ours = _block_luma(image) ** (1 / 2.2)
+    theirs = _block_luma(reference)
+    correlation = np.corrcoef(ours.ravel(), theirs.ravel())[0, 1]
+    for flipped in (theirs[::-1], theirs[:, ::-1]):
+        assert correlation > np.corrcoef(ours.ravel(), flipped.ravel())[0, 1] + 0.1
+    assert correlation > 0.9, correlation
+
+
+@pytest.mark.parametrize("aspect", [0.5, 1.5345911949685533, 2 / 3])
+def test_stretch_chunked_equals_geometry_stretch(aspect):
+    image = np.random.default_rng(0).integers(0, 65535, (37, 53, 3)).astype(np.uint16)
+    np.testing.assert_array_equal(pipeline.stretch_chunked(image, aspect, chunk=8),
+                                  geometry.stretch(image, aspect))
+
+
+def _traced_peak(runner, record) -> tuple[int, np.ndarray]:
+    tracemalloc.start()
+    try:
+        image = pipeline.infer_record(record, runner)
+        return tracemalloc.get_traced_memory()[1], image
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("aspect", [1.0, 0.5])
+def test_infer_record_peak_memory_within_estimate(models, aspect):
+    record = frames.synthetic_record(1000, 1400, pixel_aspect=aspect)
+    peak, image = _traced_peak(Runner(models["gray"]), record)
+    assert image.nbytes <= peak <= pipeline.peak_bytes_estimate(record.raw_size, aspect, 256)
+
+
+def test_infer_record_memory_grows_like_the_uint16_output_not_a_float_frame(models):
+    """Doubling the height adds the uint16 output (6 B/px) and little else: no full-frame
+    float32 copy (12 B/px for RGB) is ever made."""
+    runner = Runner(models["gray"])
+    small, _ = _traced_peak(runner, frames.synthetic_record(1200, 900))
+    large, _ = _traced_peak(runner, frames.synthetic_record(2400, 900))
+    bytes_per_pixel = (large - small) / (1200 * 900)
+    assert 6 <= bytes_per_pixel < 8, bytes_per_pixel
+
+
+def test_memory_estimate_of_100_megapixels_is_under_2_gb():
+    assert pipeline.peak_bytes_estimate((8660, 11548), 1.0, 256) < 1.5 * 2**30
+    assert pipeline.peak_bytes_estimate((5000, 10000), 0.5, 256) < 2 * 2**30   # 100 MP output
+
+
+def _write_dngs(folder, patterns=("RGGB", "GBRG", "BGGR"), size=(200, 260)):
+    paths = []
+    for index, pattern in enumerate(patterns):
+        path = os.path.join(folder, f"frame_{index}_{pattern}.dng")
+        dng.write_dng(path, frames.synthetic_mosaic(*size, seed=index), pattern, 64, 4095,
+                      np.eye(3), (0.5, 1.0, 0.7))
+        paths.append(path)
+    return paths
+
+
+def test_concurrent_engine_equals_serial_and_reports_bad_files_in_place(models, tmp_path):
+    good = _write_dngs(tmp_path)
+    bad = tmp_path / "broken.dng"
+    bad.write_bytes(b"II*\x00 not a raw file" * 10)
+    paths = [good[0], str(bad), good[1], str(tmp_path / "missing.nef"), good[2]]
+    runner = Runner(models["packed"])
+    serial = list(Engine(runner, serial=True).run(paths))
+    concurrent = sorted(Engine(runner, workers=2, queue_size=2).run(paths),
+                        key=lambda result: result.index)
+    assert [result.index for result in serial] == list(range(5))
+    for first, second in zip(serial, concurrent):
+        assert first.path == second.path and first.ok == second.ok
+        if first.ok:
+            np.testing.assert_array_equal(first.image, second.image)
+            assert first.image.shape == (200, 260, 3) and first.tiles == second.tiles > 1
+        else:
+            assert isinstance(second.error, RawReadError) and second.path in str(second.error)
+    assert [result.ok for result in concurrent] == [True, False, True, False, True]
+
+
+def test_engine_threads_stop_when_the_caller_stops_early(models, tmp_path):
+    paths = _write_dngs(tmp_path) * 3
+    results = Engine(Runner(models["float"]), workers=2, queue_size=1).run(paths)
+    assert next(results).ok
+    results.close()
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("deepisp")]
+    assert not alive, alive
+
+
+class _BrokenRunner:
+    tile_shape = (64, 64)
+    has_metadata = False
+
+    def run(self, bayer_tile, metadata=None):
+        raise RuntimeError("interpreter exploded")
+
+
+def test_engine_model_failure_stops_the_run(tmp_path):
+    paths = _write_dngs(tmp_path, patterns=("RGGB",))
+    with pytest.raises(RuntimeError, match="interpreter exploded"):
+        list(Engine(_BrokenRunner(), workers=1).run(paths))
+
+
+
+@pytest.mark.parametrize("overlap", [3, 40, -2])
+def test_engine_rejects_bad_overlap_before_reading_files(models, overlap):
+    with pytest.raises(ValueError, match="overlap"):
+        Engine(Runner(models["float"]), overlap=overlap)

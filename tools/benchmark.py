@@ -1,0 +1,60 @@
+"""Benchmark the LiteRT runtime on RAW files, or the latency of every .tflite in a folder.
+
+  python -m tools.benchmark --input=RAW_DIR --output=REPORT_DIR [--model=PATH] [--threads=N]
+      [--delegate=xnnpack] [--workers=1,2] [--limit=N] [--repeats=N] [--memory_megapixels=100]
+  python -m tools.benchmark --model_dir=MODELS_DIR --output=REPORT_DIR [--delegate=...]
+
+File mode runs the same files serially, with preprocessing threads || interpreter (swept over
+--workers) and through rawpy's reference render; model mode (--model_dir, or --model naming a
+folder) times each model per tile and per Full-HD frame. Writes report.json, report.md and a
+PNG plot into --output.
+"""
+
+import logging
+import sys
+
+from absl import app, flags
+
+from deepisp_tf import bench, runtime
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input", None, "Folder of RAW files (file mode).")
+flags.DEFINE_string("output", None, "Folder for report.json, report.md and the plot.")
+flags.DEFINE_string("model", None, "A .tflite (default: the shipped model), or a folder of them.")
+flags.DEFINE_string("model_dir", None, "Folder of .tflite files: model-only mode.")
+flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
+flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
+flags.DEFINE_integer("threads", None, "Interpreter threads (default: LiteRT's).")
+flags.DEFINE_list("workers", ["1", "2"], "Preprocessing thread counts to sweep.")
+flags.DEFINE_integer("limit", None, "Use only the first N files.")
+flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 8).")
+flags.DEFINE_float("memory_megapixels", 0, "Also measure the peak RSS of one synthetic frame "
+                   "of this many megapixels in a fresh process (0: skip).")
+flags.DEFINE_integer("repeats", 1, "File mode: run every mode N times, keep the fastest.")
+flags.DEFINE_integer("runs", 20, "Model mode: timed tile runs per model.")
+flags.DEFINE_integer("frame_runs", 3, "Model mode: timed Full-HD frames per model.")
+flags.mark_flag_as_required("output")
+
+
+def main(argv):
+    del argv
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    settings = bench.Settings(
+        model=FLAGS.model or "", delegate=FLAGS.delegate,
+        delegate_fallback=FLAGS.delegate_fallback, threads=FLAGS.threads,
+        workers=tuple(int(w) for w in FLAGS.workers), overlap=FLAGS.overlap,
+        repeats=FLAGS.repeats)
+    try:
+        report = bench.run_benchmark(
+            settings, input_dir=FLAGS.input, model_dir=FLAGS.model_dir, limit=FLAGS.limit,
+            memory_megapixels=FLAGS.memory_megapixels, runs=FLAGS.runs,
+            frame_runs=FLAGS.frame_runs)
+    except (FileNotFoundError, ValueError, runtime.DelegateError) as error:
+        sys.exit(f"benchmark: {error}")
+    paths = bench.write_report(report, FLAGS.output)
+    print(bench.format_markdown(report))
+    print("wrote " + ", ".join(paths))
+
+
+if __name__ == "__main__":
+    app.run(main)
