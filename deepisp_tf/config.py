@@ -87,6 +87,11 @@ class DataConfig:
             raise ValueError("val_fraction + test_fraction must be in [0, 1)")
 
 
+UPSAMPLING_MODES = ("transpose", "bilinear", "nearest")
+DECODER_BLOCKS = ("separable", "conv")
+MAX_ENCODER_STAGES = 5                 # MobileNetV2 stages with an output at stride 2, 4, ..., 32
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """MobileNetV2-UNet on the packed mosaic (deepisp_tf/model/unet.py draws the layout)."""
@@ -101,21 +106,71 @@ class ModelConfig:
     metadata_size: int = 12            # camera->sRGB matrix (9) + white-balance gains (3)
     metadata_units: int = 32           # metadata MLP width (its output biases every level)
     use_metadata: bool = True
-    upsampling: str = "transpose"      # "transpose", "bilinear" or "nearest" (README: int8 delegation)
+    upsampling: str = "transpose"      # "transpose", "bilinear" or "nearest"; int8 LiteRT 2.3
+                                       # does not delegate RESIZE_NEAREST_NEIGHBOR to XNNPACK
+    bn_momentum: float = 0.99          # every BatchNormalization, MobileNetV2's included (its
+                                       # 0.999 lags for thousands of steps in short runs)
+    tone_units: int = 64               # per-pixel tone MLP of the direct path (layers.output_head)
+
+    def spatial_multiple(self) -> int:
+        """Return the number tile height and width must be multiples of: 2 ** (stages + 1)."""
+        return 2 ** (self.encoder_stages + 1)
+
+    def validate(self) -> None:
+        """Raise ValueError if this configuration cannot build a model."""
+        if self.alpha <= 0:
+            raise ValueError(f"ModelConfig.alpha must be positive, got {self.alpha}")
+        if not 1 <= self.encoder_stages <= MAX_ENCODER_STAGES:
+            raise ValueError(f"ModelConfig.encoder_stages must be in [1, {MAX_ENCODER_STAGES}], "
+                             f"got {self.encoder_stages}")
+        if len(self.decoder_filters) != self.encoder_stages:
+            raise ValueError(
+                f"ModelConfig.decoder_filters needs one entry per encoder stage "
+                f"({self.encoder_stages}), got {self.decoder_filters}")
+        widths = (self.stem_filters, self.metadata_units, self.tone_units,
+                  *self.decoder_filters)
+        if any(int(width) <= 0 for width in widths):
+            raise ValueError(f"ModelConfig filter counts must be positive, got {widths}")
+        if self.upsampling not in UPSAMPLING_MODES:
+            raise ValueError(f"ModelConfig.upsampling must be one of {UPSAMPLING_MODES}, "
+                             f"got {self.upsampling!r}")
+        if self.decoder_block not in DECODER_BLOCKS:
+            raise ValueError(f"ModelConfig.decoder_block must be one of {DECODER_BLOCKS}, "
+                             f"got {self.decoder_block!r}")
+        if self.use_metadata and self.metadata_size <= 0:
+            raise ValueError(f"ModelConfig.metadata_size must be positive, got "
+                             f"{self.metadata_size}")
+        if not 0 <= self.bn_momentum < 1:
+            raise ValueError(f"ModelConfig.bn_momentum must be in [0, 1), got {self.bn_momentum}")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and schedule."""
+    """Optimisation, schedule and logging of `tools.train` (deepisp_tf/train.py)."""
 
-    batch_size: int = 8
+    batch_size: int = 8                # global batch (split over replicas)
     epochs: int = 20
     steps_per_epoch: int = 200
-    validation_steps: int = 20
-    learning_rate: float = 1e-3
-    decay_rate: float = 0.5            # exponential decay per `decay_epochs`
+    validation_steps: int = 20         # at most this many validation batches per epoch
+    learning_rate: float = 1e-3        # Adam, decayed exponentially (smoothly) per step
+    decay_rate: float = 0.5            # learning-rate factor per `decay_epochs`
     decay_epochs: int = 5
     ssim_weight: float = 0.0           # loss = L1 + ssim_weight * (1 - SSIM)
+    image_summaries: int = 3           # validation tiles shown in TensorBoard every epoch
+    seed: int = 0                      # weight initialisation
+
+    def validate(self) -> None:
+        """Raise ValueError if this configuration cannot train."""
+        for name in ("batch_size", "epochs", "steps_per_epoch", "validation_steps",
+                     "decay_epochs"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name} must be positive, got "
+                                 f"{getattr(self, name)}")
+        if self.learning_rate <= 0 or not 0 < self.decay_rate <= 1:
+            raise ValueError(f"TrainConfig.learning_rate must be positive and decay_rate in "
+                             f"(0, 1], got {self.learning_rate}, {self.decay_rate}")
+        if self.ssim_weight < 0 or self.image_summaries < 0:
+            raise ValueError("TrainConfig.ssim_weight and image_summaries must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,10 +192,13 @@ class ExperimentConfig:
                 f"{self.name}: synthetic.min_side ({self.synthetic.min_side}) must be >= "
                 f"data.tile_size + 2 * data.border ({self.data.tile_size + 2 * self.data.border})"
                 " so every synthetic frame yields tiles")
-        if self.model.alpha <= 0:
-            raise ValueError(f"{self.name}: model.alpha must be positive")
-        if self.train.batch_size <= 0 or self.train.epochs <= 0:
-            raise ValueError(f"{self.name}: batch_size and epochs must be positive")
+        self.model.validate()
+        self.train.validate()
+        multiple = self.model.spatial_multiple()
+        if self.data.crop_size % multiple:
+            raise ValueError(f"{self.name}: data.crop_size ({self.data.crop_size}) must be a "
+                             f"multiple of {multiple} for {self.model.encoder_stages} encoder "
+                             f"stages")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -197,9 +255,11 @@ def quickstart() -> ExperimentConfig:
         command=("python -m tools.train --config=quickstart --data=runs/quickstart/data "
                  "--workdir=runs/quickstart/train"),
         data=DataConfig(tile_size=130, tile_stride=128, crop_size=128, max_tiles_per_file=24),
-        model=ModelConfig(alpha=0.35, encoder_stages=4, decoder_filters=(32, 24, 16, 16)),
-        train=TrainConfig(batch_size=8, epochs=6, steps_per_epoch=60, validation_steps=8,
-                          learning_rate=2e-3, decay_epochs=2),
+        model=ModelConfig(alpha=0.35, encoder_stages=4, decoder_filters=(32, 24, 16, 16),
+                          bn_momentum=0.9),
+        train=TrainConfig(batch_size=16, epochs=12, steps_per_epoch=100, validation_steps=8,
+                          learning_rate=3e-3, decay_epochs=3),
+        synthetic=SyntheticConfig(variants_per_image=4),   # 40 DNGs: colour/noise variety
     )
 
 
@@ -244,3 +304,60 @@ def get_preset(name: str) -> ExperimentConfig:
     config = PRESETS[name]()
     config.validate()
     return config
+
+
+# --- Post-training optimization and TFLite export (deepisp_tf/optimize.py, export.py) ---
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizeConfig:
+    """tfmot fine-tuning after training: magnitude pruning and quantization-aware training."""
+
+    target_sparsity: float = 0.5       # fraction of zero kernel weights in prunable layers
+    prune_steps: int = 300             # fine-tune steps with pruning (PolynomialDecay 0 -> target)
+    pruning_frequency: int = 20        # steps between mask updates
+    pruning_end_fraction: float = 0.7  # the target is reached at this fraction of prune_steps
+    qat_steps: int = 300               # quantization-aware fine-tune steps
+    learning_rate: float = 1e-4        # Adam, constant, for both fine-tunes
+    batch_size: int = 8
+
+    def validate(self) -> None:
+        if not 0.0 <= self.target_sparsity < 1.0:
+            raise ValueError(f"OptimizeConfig.target_sparsity must be in [0, 1), got "
+                             f"{self.target_sparsity}")
+        if min(self.prune_steps, self.qat_steps, self.pruning_frequency, self.batch_size) < 1:
+            raise ValueError("OptimizeConfig steps, pruning_frequency and batch_size must be >= 1")
+        if not 0.0 < self.pruning_end_fraction <= 1.0:
+            raise ValueError("OptimizeConfig.pruning_end_fraction must be in (0, 1]")
+
+
+EXPORT_VARIANTS = ("float32", "float16", "dynamic", "int8", "qat_int8", "pruned",
+                   "pruned_int8", "pruned_int8_sparse")
+INT8_IO_TYPES = ("float", "int8", "uint8")
+FULL_HD_INPUT = (1088, 1920)           # Mobile AI ISP challenge output size (H, W)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """TFLite conversion and the report that proves each variant (tools.convert_tflite)."""
+
+    variants: tuple[str, ...] = EXPORT_VARIANTS
+    input_shapes: tuple[tuple[int, int], ...] = ((256, 256),)   # (H, W); the first is evaluated
+    int8_io: str = "float"             # IO dtype of the int8 variants: float, int8 or uint8
+    representative_samples: int = 64   # calibration tiles from the training pipeline
+    eval_tiles: int = 32               # validation tiles for PSNR/SSIM through LiteRT
+    latency_runs: int = 20             # timed invokes per model (after 2 warm-ups)
+    threads: int = 2                   # LiteRT CPU threads for latency
+
+    def validate(self) -> None:
+        unknown = sorted(set(self.variants) - set(EXPORT_VARIANTS))
+        if unknown or not self.variants:
+            raise ValueError(f"unknown export variants {unknown}; choose from {EXPORT_VARIANTS}")
+        if self.int8_io not in INT8_IO_TYPES:
+            raise ValueError(f"ExportConfig.int8_io must be one of {INT8_IO_TYPES}, got "
+                             f"{self.int8_io!r}")
+        if not self.input_shapes:
+            raise ValueError("ExportConfig.input_shapes needs at least one (H, W)")
+        if min(self.representative_samples, self.eval_tiles, self.latency_runs,
+               self.threads) < 1:
+            raise ValueError("ExportConfig counts (samples, tiles, runs, threads) must be >= 1")

@@ -9,8 +9,13 @@ it fail unless every caller annotates that layer by hand first; the registry als
 and NNAPI all accept:
 
 - space-to-depth (packing the RGGB mosaic) is a stride-2 `Conv2D` with fixed one-hot weights;
-- depth-to-space (the full-resolution output) is a learned stride-2 `Conv2DTranspose`;
-- broadcasting the metadata is a `Dense` projection reshaped to [B, 1, 1, C] and added.
+- depth-to-space (the full-resolution output) is a stride-2 `Conv2DTranspose` with fixed
+  one-hot weights;
+- broadcasting the metadata is a `Dense` projection reshaped to [B, 1, 1, C] and added;
+- the [0, 1] clip of the output is a ReLU6 fused into the head's last add, on 6x the output,
+  then scaled back by the fixed depth-to-space: measured with LiteRT 2.3, int8 XNNPACK takes
+  neither a standalone RELU nor MINIMUM, so `ReLU(max_value=1)` splits the graph in two
+  partitions (and ran ~4x slower per 256x256 tile); the int8 graph is one XNNPACK partition.
 """
 
 from __future__ import annotations
@@ -20,16 +25,19 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from deepisp_tf.config import DECODER_BLOCKS, UPSAMPLING_MODES
 from deepisp_tf.tf_env import keras
 
-UPSAMPLING_MODES = ("transpose", "bilinear", "nearest")
-DECODER_BLOCKS = ("separable", "conv")
 PACK_LAYER_NAME = "pack_mosaic"
+OUTPUT_LAYER_NAME = "srgb"
 # Layers whose weights are structure, not learned: pruning or training them breaks the model.
-FIXED_LAYER_NAMES = (PACK_LAYER_NAME,)
+FIXED_LAYER_NAMES = (PACK_LAYER_NAME, OUTPUT_LAYER_NAME)
+# The head computes OUTPUT_RANGE x the output so ReLU6 clips it to [0, 1].
+OUTPUT_RANGE = 6.0
+# Layer types whose kernels magnitude pruning sparsifies.
+_PRUNABLE_TYPES = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Dense")
 
 _BN_EPSILON = 1e-3
-_BN_MOMENTUM = 0.99
 
 
 def space_to_depth_kernel() -> np.ndarray:
@@ -92,7 +100,7 @@ def conv_bn(x: Any, filters: int, kernel_size: int, name: str, strides: int = 1)
     """Conv2D (no bias) + BatchNormalization: the pair QAT and the converter fold into one op."""
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
                             use_bias=False, name=f"{name}_conv")(x)
-    return keras.layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM,
+    return keras.layers.BatchNormalization(epsilon=_BN_EPSILON,
                                            name=f"{name}_bn")(x)
 
 
@@ -114,7 +122,7 @@ def conv_block(x: Any, filters: int, block: str, name: str) -> Any:
     elif block == "separable":
         x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False,
                                          name=f"{name}_dw")(x)
-        x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM,
+        x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON,
                                             name=f"{name}_dw_bn")(x)
         x = keras.layers.ReLU(name=f"{name}_dw_relu")(x)
         x = conv_bn(x, filters, 1, f"{name}_pw")
@@ -146,21 +154,73 @@ def upsample(x: Any, filters: int, mode: str, name: str) -> Any:
     return keras.layers.UpSampling2D(2, interpolation=mode, name=f"{name}_resize")(x)
 
 
-def output_head(x: Any, name: str = "srgb") -> Any:
-    """Map packed-resolution features to the full-resolution sRGB image in [0, 1].
+def depth_to_space_kernel(channels: int, scale: float = 1.0) -> np.ndarray:
+    """Return the one-hot [2, 2, C, 4 * C] Conv2DTranspose kernel of a 2x depth-to-space.
 
-    A learned 2x2 stride-2 transposed conv is depth-to-space fused with the last 1x1 conv:
-    every half-resolution position writes its own 2x2 block of RGB pixels.
+    Input channel `C * (2 * dy + dx) + c` goes to channel c of the pixel (dy, dx) of each
+    2x2 block, times `scale`: the channel order of `tf.nn.depth_to_space` (and the inverse of
+    `space_to_depth_kernel` for C = 1). A transposed conv kernel is [h, w, out, in].
+    """
+    kernel = np.zeros((2, 2, channels, 4 * channels), dtype=np.float32)
+    for dy in range(2):
+        for dx in range(2):
+            for c in range(channels):
+                kernel[dy, dx, c, channels * (2 * dy + dx) + c] = scale
+    return kernel
+
+
+def depth_to_space(x: Any, channels: int, name: str, scale: float = 1.0) -> Any:
+    """Unpack 4 * C channels into a 2x larger image with a fixed transposed conv.
 
     Args:
-      x: Keras tensor [B, H/2, W/2, C].
+      x: Keras tensor [B, h, w, 4 * C].
+      channels: C.
+      name: layer name (list it in FIXED_LAYER_NAMES: its weights are structure).
+      scale: factor applied to every value.
+
+    Returns:
+      Keras tensor [B, 2h, 2w, C].
+    """
+    kernel = depth_to_space_kernel(channels, scale)
+    layer = keras.layers.Conv2DTranspose(
+        channels, 2, strides=2, padding="valid", use_bias=False, trainable=False,
+        kernel_initializer=keras.initializers.Constant(kernel.tolist()), name=name)
+    return layer(x)
+
+
+def output_head(x: Any, packed: Any, tone_units: int, tone_bias: list[Any],
+                name: str = OUTPUT_LAYER_NAME) -> Any:
+    """Map packed-resolution features to the full-resolution sRGB image in [0, 1].
+
+    Beside the decoder's features, a direct path mirrors a classic pipeline: a linear 3x3 conv
+    of the packed mosaic (demosaic and colour mixing for the 2x2 block of pixels of every
+    half-resolution position, no ReLU in the way) and a per-pixel MLP on it (a learned tone
+    curve, conditioned by `tone_bias`). Their sum is the block's RGB times OUTPUT_RANGE
+    (starting at mid-grey); ReLU6 clips it (fused into the add by the converter) and a fixed
+    depth-to-space places the pixels and divides by OUTPUT_RANGE.
+
+    Args:
+      x: Keras tensor [B, H/2, W/2, C], the decoder's features.
+      packed: Keras tensor [B, H/2, W/2, 4], the packed mosaic.
+      tone_units: hidden width of the tone MLP.
+      tone_bias: [] or [a [B, 1, 1, tone_units] bias] (the metadata's).
       name: name of the output layer.
 
     Returns:
-      Keras tensor [B, H, W, 3], clipped to [0, 1].
+      Keras tensor [B, H, W, 3], in [0, 1].
     """
-    x = keras.layers.Conv2DTranspose(3, 2, strides=2, padding="same", name=f"{name}_head")(x)
-    return keras.layers.ReLU(max_value=1.0, name=name)(x)
+    features = keras.layers.Conv2D(
+        12, 1, bias_initializer=keras.initializers.Constant(OUTPUT_RANGE / 2),
+        name=f"{name}_conv")(x)
+    linear = keras.layers.Conv2D(12, 3, padding="same", use_bias=False,
+                                 name=f"{name}_linear")(packed)
+    hidden = keras.layers.Conv2D(tone_units, 1, name=f"{name}_tone_hidden")(linear)
+    hidden = add_relu([hidden, *tone_bias], f"{name}_tone")
+    tone = keras.layers.Conv2D(12, 1, use_bias=False, name=f"{name}_tone_out")(hidden)
+    x = keras.layers.Add(name=f"{name}_add0")([features, linear])
+    x = keras.layers.Add(name=f"{name}_add1")([x, tone])
+    x = keras.layers.ReLU(max_value=OUTPUT_RANGE, name=f"{name}_clip")(x)
+    return depth_to_space(x, 3, name, scale=1.0 / OUTPUT_RANGE)
 
 
 def custom_objects() -> dict[str, Any]:
@@ -189,6 +249,55 @@ def quantize_scope() -> Iterator[dict[str, Any]]:
         yield objects
 
 
+def quantize_model(model: keras.Model) -> keras.Model:
+    """Return tfmot's quantization-aware-training model of `model`, fixed layers kept frozen.
+
+    tfmot's QuantizeWrapper lists every kernel it quantizes as trainable, whatever the layer's
+    `trainable` says, so QAT would learn the fixed one-hot kernels (FIXED_LAYER_NAMES) and
+    lose, for example, the output's [0, 1] clip. Their kernels are moved to the wrappers'
+    non-trainable weights here (tfmot offers no public switch for it); call this on the float
+    model right before QAT: a reloaded QAT model lists them as trainable again.
+    """
+    from tensorflow_model_optimization.quantization.keras import (
+        quantize_model as tfmot_quantize_model)
+
+    with quantize_scope():
+        quantized = tfmot_quantize_model(model)
+    for wrapper in quantized.layers:
+        if isinstance(wrapper, keras.layers.Wrapper) and wrapper.layer.name in FIXED_LAYER_NAMES:
+            prefix = f"{wrapper.layer.name}/"  # the inner layer's own weights
+            frozen = [w for w in wrapper._trainable_weights if w.name.startswith(prefix)]
+            wrapper._trainable_weights = [w for w in wrapper._trainable_weights
+                                          if not w.name.startswith(prefix)]
+            wrapper._non_trainable_weights.extend(frozen)
+    return quantized
+
+
 def is_prunable(layer: Any) -> bool:
     """Return whether magnitude pruning may touch `layer`'s weights (not a fixed layer)."""
     return layer.name not in FIXED_LAYER_NAMES
+
+
+def apply_pruning(model: keras.Model, **pruning_params: Any) -> keras.Model:
+    """Wrap every prunable layer of `model` in tfmot's `prune_low_magnitude`.
+
+    Fixed layers (FIXED_LAYER_NAMES: the mosaic packing and the output depth-to-space) are
+    left alone: sparsifying their one-hot kernels would change what the model computes.
+
+    Args:
+      model: a Functional model of this package.
+      **pruning_params: `tfmot.sparsity.keras.prune_low_magnitude` arguments, e.g.
+        `pruning_schedule=tfmot.sparsity.keras.ConstantSparsity(0.5, 0)`.
+
+    Returns:
+      A model built from the same layer objects (it shares their weights, as in tfmot's
+      guide) to train with `tfmot.sparsity.keras.UpdatePruningStep`, then `strip_pruning`.
+    """
+    from tensorflow_model_optimization.sparsity import keras as sparsity
+
+    def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if type(layer).__name__ in _PRUNABLE_TYPES and is_prunable(layer):
+            return sparsity.prune_low_magnitude(layer, **pruning_params)
+        return layer
+
+    return keras.models.clone_model(model, clone_function=wrap)

@@ -5,7 +5,9 @@
       --MobileNetV2 encoder--> stage outputs at strides 2, 4, 8, 16, 32 of the packed mosaic
       --UNet decoder: upsample x2, add the projected skip and a metadata bias, 3x3 block--
       --> [B, H/2, W/2, decoder_filters[-1]]
-      --learned depth-to-space (2x2 stride-2 transposed conv), clip to [0, 1]--> srgb [B, H, W, 3]
+      --1x1 conv, plus a direct path from the packed mosaic (linear 3x3 conv, then a per-pixel
+        tone MLP + metadata bias), to 2x2 blocks of RGB, clip, fixed depth-to-space-->
+      srgb [B, H, W, 3] in [0, 1]
 
 Everything above the packed resolution runs at a quarter of the output pixels or fewer, which is
 what makes the model cheaper than a demosaic-then-UNet design. The metadata (camera->sRGB matrix
@@ -35,38 +37,24 @@ ENCODER_STAGE_OUTPUTS = (
 )
 INPUT_BAYER = "bayer"
 INPUT_METADATA = "metadata"
-OUTPUT_SRGB = "srgb"
+OUTPUT_SRGB = layers.OUTPUT_LAYER_NAME
 
 
 def validate_config(config: ModelConfig) -> None:
-    """Raise ValueError if `config` cannot build a model."""
-    max_stages = len(ENCODER_STAGE_OUTPUTS)
-    if config.alpha <= 0:
-        raise ValueError(f"ModelConfig.alpha must be positive, got {config.alpha}")
-    if not 1 <= config.encoder_stages <= max_stages:
-        raise ValueError(f"ModelConfig.encoder_stages must be in [1, {max_stages}], "
-                         f"got {config.encoder_stages}")
-    if len(config.decoder_filters) != config.encoder_stages:
-        raise ValueError(
-            f"ModelConfig.decoder_filters needs one entry per encoder stage "
-            f"({config.encoder_stages}), got {config.decoder_filters}")
-    widths = (config.stem_filters, config.metadata_units, *config.decoder_filters)
-    if any(int(width) <= 0 for width in widths):
-        raise ValueError(f"ModelConfig filter counts must be positive, got {widths}")
-    if config.upsampling not in layers.UPSAMPLING_MODES:
-        raise ValueError(f"ModelConfig.upsampling must be one of {layers.UPSAMPLING_MODES}, "
-                         f"got {config.upsampling!r}")
-    if config.decoder_block not in layers.DECODER_BLOCKS:
-        raise ValueError(f"ModelConfig.decoder_block must be one of {layers.DECODER_BLOCKS}, "
-                         f"got {config.decoder_block!r}")
-    if config.use_metadata and config.metadata_size <= 0:
-        raise ValueError(f"ModelConfig.metadata_size must be positive, got "
-                         f"{config.metadata_size}")
+    """Raise ValueError if `config` cannot build a model (see `ModelConfig.validate`)."""
+    config.validate()
 
 
 def spatial_multiple(config: ModelConfig) -> int:
     """Return the number that tile height and width must be multiples of (2 ** (stages + 1))."""
-    return 2 ** (config.encoder_stages + 1)
+    return config.spatial_multiple()
+
+
+def set_batch_norm_momentum(model: keras.Model, momentum: float) -> None:
+    """Set the moving-statistics momentum of every BatchNormalization layer of `model`."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
 
 
 def _tile_shape(config: ModelConfig,
@@ -145,5 +133,8 @@ def build_model(config: ModelConfig,
         up = layers.upsample(x, filters, config.upsampling, name)
         x = layers.add_relu([up, skip, *metadata_bias(filters, f"{name}_cond")], f"{name}_fuse")
         x = layers.conv_block(x, filters, config.decoder_block, name)
-    srgb = layers.output_head(x, OUTPUT_SRGB)
-    return keras.Model(inputs, srgb, name="deepisp_unet")
+    srgb = layers.output_head(x, packed, config.tone_units,
+                              metadata_bias(config.tone_units, "tone_cond"), OUTPUT_SRGB)
+    model = keras.Model(inputs, srgb, name="deepisp_unet")
+    set_batch_norm_momentum(model, config.bn_momentum)
+    return model

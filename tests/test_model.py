@@ -1,0 +1,200 @@
+"""The ISP network: every preset builds flat and trains, fixed layers stay fixed, tfmot and the
+int8 converter accept it, and the cost report counts what it claims."""
+
+import collections
+import dataclasses
+
+import numpy as np
+import pytest
+
+from deepisp_tf import config as config_lib
+from deepisp_tf.model import apply_pruning, build_model, cost, layers, spatial_multiple, unet
+from deepisp_tf.raw import cfa
+from deepisp_tf.tf_env import keras, tf
+
+TINY = config_lib.ModelConfig(encoder_stages=2, stem_filters=8, decoder_filters=(8, 8),
+                              metadata_units=8)
+PRESETS = sorted(config_lib.PRESETS)
+
+
+def _inputs(config: config_lib.ModelConfig, size: int, batch: int = 2, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    inputs = {"bayer": rng.random((batch, size, size, 1), np.float32)}
+    if config.use_metadata:
+        inputs["metadata"] = rng.normal(size=(batch, config.metadata_size)).astype(np.float32)
+    return inputs
+
+
+def _smooth_target(batch: int, size: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Return (mosaic [B, S, S, 1], smooth RGB image [B, S, S, 3]) the mosaic was sampled from."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((batch, size // 8, size // 8, 3)).astype(np.float32)
+    rgb = tf.image.resize(coarse, (size, size), method="bilinear").numpy()
+    mosaic = np.stack([cfa.mosaic(image, "RGGB") for image in rgb])[..., np.newaxis]
+    return mosaic.astype(np.float32), rgb
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_builds_flat_and_every_weight_gets_a_finite_nonzero_gradient(name):
+    preset = config_lib.get_preset(name)
+    size = spatial_multiple(preset.model)
+    model = build_model(preset.model, size)
+    assert not [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
+    assert [t.name.split(":")[0] for t in model.inputs] == (
+        ["bayer", "metadata"] if preset.model.use_metadata else ["bayer"])
+    inputs = _inputs(preset.model, size)
+    output = model(inputs, training=True).numpy()
+    assert output.shape == (2, size, size, 3) and np.isfinite(output).all()
+    # Inference mode: in training mode the batch statistics of the next BatchNormalization
+    # cancel any constant shift, so a few MobileNetV2 betas (block_13..15_project_BN, whose
+    # only consumers are convs + BN) get an exactly zero gradient there by construction.
+    target = np.random.default_rng(2).random((2, size, size, 3)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.abs(model(inputs, training=False) - target))
+    gradients = tape.gradient(loss, model.trainable_weights)
+    silent = [w.name for w, g in zip(model.trainable_weights, gradients)
+              if g is None or not np.isfinite(g.numpy()).all() or not np.any(g.numpy())]
+    assert not silent
+    assert len(gradients) == len(model.trainable_weights) > 50
+
+
+def test_a_model_built_for_any_size_runs_on_tiles_of_several_sizes():
+    model = build_model(TINY)
+    for height, width in ((16, 16), (32, 48)):
+        output = model(_inputs(TINY, 16, batch=1) | {
+            "bayer": np.zeros((1, height, width, 1), np.float32)})
+        assert output.shape == (1, height, width, 3)
+
+
+def test_fixed_layers_pack_the_mosaic_and_unpack_the_output_exactly_and_never_train():
+    model = build_model(TINY, 16)
+    bayer = np.random.default_rng(3).random((1, 16, 16, 1)).astype(np.float32)
+    pack = model.get_layer(layers.PACK_LAYER_NAME)
+    np.testing.assert_array_equal(pack(bayer).numpy()[0], cfa.pack(bayer[0, ..., 0]))
+    head = model.get_layer(layers.OUTPUT_LAYER_NAME)
+    planes = np.random.default_rng(4).random((1, 8, 8, 12)).astype(np.float32)
+    np.testing.assert_allclose(head(planes).numpy(),
+                               tf.nn.depth_to_space(planes, 2).numpy() / layers.OUTPUT_RANGE,
+                               rtol=1e-6)
+    trainable = {id(w) for w in model.trainable_weights}
+    for name in layers.FIXED_LAYER_NAMES:
+        assert not any(id(w) in trainable for w in model.get_layer(name).weights)
+
+
+def test_output_stays_in_the_unit_range_for_extreme_inputs():
+    model = build_model(TINY, 16)
+    inputs = _inputs(TINY, 16)
+    for scale in (-50.0, 50.0):
+        output = model({**inputs, "bayer": inputs["bayer"] * scale}).numpy()
+        assert output.min() >= 0.0 and output.max() <= 1.0
+
+
+def test_batch_norm_momentum_comes_from_the_config_for_every_layer_mobilenet_included():
+    model = build_model(dataclasses.replace(TINY, bn_momentum=0.9), 16)
+    momenta = {layer.momentum for layer in model.layers
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.9}
+
+
+def test_tiny_model_overfits_one_batch():
+    keras.utils.set_random_seed(0)
+    model = build_model(TINY, 32)
+    mosaic, target = _smooth_target(4, 32)
+    inputs = {"bayer": mosaic, "metadata": _inputs(TINY, 32, batch=4)["metadata"]}
+    model.compile(keras.optimizers.Adam(1e-2), loss="mae")
+    losses = model.fit(inputs, target, batch_size=4, epochs=120, verbose=0).history["loss"]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.25 * losses[0]
+
+
+def test_quantize_model_accepts_the_default_model_and_keeps_fixed_layers_frozen():
+    default = config_lib.get_preset("default").model
+    quantized = layers.quantize_model(build_model(default, 64))
+    output = quantized(_inputs(default, 64, batch=1), training=False).numpy()
+    assert output.shape == (1, 64, 64, 3) and np.isfinite(output).all()
+    trainable = {id(w) for w in quantized.trainable_weights}
+    assert len(trainable) > 50
+    for name in layers.FIXED_LAYER_NAMES:
+        wrapper = quantized.get_layer(f"quant_{name}")
+        assert wrapper.weights and not any(id(w) in trainable for w in wrapper.weights)
+
+
+def test_pruning_sparsifies_learned_kernels_but_never_the_fixed_layers():
+    import tensorflow_model_optimization as tfmot
+
+    sparsity = tfmot.sparsity.keras
+    default = build_model(config_lib.get_preset("default").model, 64)
+    wrapped = {layer.layer.name for layer in apply_pruning(default).layers
+               if isinstance(layer, keras.layers.Wrapper)}
+    assert {"stem_conv", "Conv1", "decoder0_upconv", "metadata_embed"} <= wrapped
+    assert not wrapped & set(layers.FIXED_LAYER_NAMES)
+
+    model = build_model(TINY, 32)
+    packed = model.get_layer(layers.PACK_LAYER_NAME).get_weights()[0].copy()
+    pruned = apply_pruning(model, pruning_schedule=sparsity.ConstantSparsity(0.9, 0, frequency=1))
+    pruned.compile(keras.optimizers.Adam(1e-3), loss="mae")
+    mosaic, target = _smooth_target(2, 32)
+    pruned.fit({"bayer": mosaic, "metadata": _inputs(TINY, 32)["metadata"]}, target,
+               epochs=2, verbose=0, callbacks=[sparsity.UpdatePruningStep()])
+    stripped = sparsity.strip_pruning(pruned)
+    np.testing.assert_array_equal(stripped.get_layer(layers.PACK_LAYER_NAME).get_weights()[0],
+                                  packed)
+    kernel = stripped.get_layer("stem_conv").get_weights()[0]
+    assert np.mean(kernel == 0) >= 0.85
+
+
+def test_int8_tflite_of_the_model_runs_as_one_xnnpack_partition(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = build_model(TINY, 32)
+    unet.set_batch_norm_momentum(model, 0.0)  # BN statistics of the data: realistic ranges
+    calibration = _inputs(TINY, 32, batch=4)
+    model(calibration, training=True)
+    signature = [tf.TensorSpec((1, 32, 32, 1), tf.float32),
+                 tf.TensorSpec((1, TINY.metadata_size), tf.float32)]
+    function = tf.function(lambda bayer, metadata: model([bayer, metadata]),
+                           input_signature=signature)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [function.get_concrete_function()], model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([calibration["bayer"][i:i + 1],
+                                                 calibration["metadata"][i:i + 1]]
+                                                for i in range(4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    path = tmp_path / "tiny_int8.tflite"
+    path.write_bytes(converter.convert())
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    # After the default XNNPACK delegate is applied, the op list gains one DELEGATE node per
+    # partition it took over; RELU, MINIMUM or RESIZE_NEAREST_NEIGHBOR would split the graph.
+    ops = collections.Counter(op["op_name"] for op in interpreter._get_ops_details())
+    assert ops["DELEGATE"] == 1, ops
+    assert not {"RELU", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR"} & set(ops)
+
+
+def test_cost_counts_macs_per_output_pixel_of_known_layers():
+    inputs = keras.Input((None, None, 4))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)                  # 9*4*8 = 288 / px
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)                 # 9*8 = 72 / px
+    x = keras.layers.Conv2DTranspose(2, 2, strides=2)(x)                   # 4*8*2 / 4 = 16 / px
+    model = keras.Model(inputs, x)
+    assert cost.macs_per_pixel(model, 16, 16) == pytest.approx((288 + 72) / 4 + 16)
+
+
+def test_default_preset_is_far_cheaper_than_the_full_resolution_unet_baseline():
+    default = config_lib.get_preset("default").model
+    macs = cost.macs_per_pixel(default, 256, 256)
+    assert macs * 256 * 256 < 0.2 * 1.2e9 and macs < 5000  # DESIGN §3: ~1.2 GMAC per tile
+    assert "M params" in cost.describe(default) and "kMAC/px" in cost.describe(default)
+
+
+def test_invalid_model_configs_raise_value_error():
+    assert len(unet.ENCODER_STAGE_OUTPUTS) == config_lib.MAX_ENCODER_STAGES
+    with pytest.raises(ValueError, match="one entry per encoder stage"):
+        build_model(dataclasses.replace(TINY, decoder_filters=(8,)))
+    with pytest.raises(ValueError, match="upsampling"):
+        build_model(dataclasses.replace(TINY, upsampling="cubic"))
+    with pytest.raises(ValueError, match="multiples of 8"):
+        build_model(TINY, 20)
+    with pytest.raises(ValueError, match="multiple of 64"):
+        config_lib.override(config_lib.get_preset("default"), ["data.crop_size=96"])

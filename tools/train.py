@@ -1,0 +1,46 @@
+"""Train the ISP network on a prepared dataset (resumes an unfinished run in the same workdir).
+
+  python -m tools.train --config=quickstart --data=runs/quickstart/data \
+      --workdir=runs/quickstart/train [--override=train.epochs=2 ...]
+      [--strategy=default|mirrored|multi_worker] [--data_service=grpc://HOST:PORT]
+
+Writes W/config.json, W/final/model.keras (what tools.convert_tflite reads), W/best,
+W/latest, W/logs (TensorBoard) and W/run.json; see deepisp_tf/train.py.
+"""
+
+import sys
+
+from absl import app, flags, logging
+
+from deepisp_tf import config as config_lib
+from deepisp_tf import train
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("config", "quickstart", f"Preset: {', '.join(sorted(config_lib.PRESETS))}.")
+flags.DEFINE_string("data", None, "Dataset folder written by tools.prepare_data.")
+flags.DEFINE_string("workdir", None, "Output folder (rerun the same command to resume).")
+flags.DEFINE_multi_string("override", [], "section.field=value, e.g. train.epochs=2.")
+flags.DEFINE_enum("strategy", "default", list(train.STRATEGIES),
+                  "tf.distribute strategy; multi_worker reads TF_CONFIG.")
+flags.DEFINE_string("data_service", None, "tf.data service dispatcher address for the input.")
+flags.mark_flags_as_required(["data", "workdir"])
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    try:
+        experiment = config_lib.override(config_lib.get_preset(FLAGS.config), FLAGS.override)
+    except ValueError as error:
+        sys.exit(f"train: {error}")
+    try:
+        summary = train.train(experiment, FLAGS.data, FLAGS.workdir, strategy=FLAGS.strategy,
+                              data_service=FLAGS.data_service,
+                              verbose=1 if sys.stdout.isatty() else 2)
+    except train.TrainingDataError as error:
+        sys.exit(f"train: {error}")
+    print(train.format_summary(summary))
+
+
+if __name__ == "__main__":
+    app.run(main)
