@@ -1,0 +1,152 @@
+"""tfmot fine-tunes: pruning reaches its sparsity and strips cleanly; QAT wraps the whole model.
+
+Also home of the tiny prepared dataset and tiny trained model that tests/test_export.py reuses
+(`import test_optimize`): 34 px tiles of smooth random colour images and their RGGB mosaics,
+and a 2-stage MobileNetV2-UNet trained for a few steps on them.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+from deepisp_tf import optimize
+from deepisp_tf.config import (DataConfig, ExperimentConfig, ModelConfig, OptimizeConfig,
+                               TrainConfig)
+from deepisp_tf.data import tfrecord
+from deepisp_tf.model import build_model
+from deepisp_tf.model.layers import PACK_LAYER_NAME, space_to_depth_kernel
+from deepisp_tf.raw import cfa
+from deepisp_tf.tf_env import keras, tf
+
+STORED_TILE = 34
+CROP = 32
+TINY = ExperimentConfig(
+    name="tiny", description="test model", command="pytest",
+    data=DataConfig(tile_size=STORED_TILE, tile_stride=STORED_TILE, crop_size=CROP,
+                    shuffle_buffer=8, border=0),
+    model=ModelConfig(alpha=0.35, encoder_stages=2, stem_filters=8, decoder_filters=(16, 8),
+                      metadata_units=8),
+    train=TrainConfig(batch_size=4))
+FAST_OPTIMIZE = OptimizeConfig(target_sparsity=0.5, prune_steps=8, pruning_frequency=2,
+                               qat_steps=3, batch_size=4)
+
+
+def smooth_image(rng: np.random.Generator, size: int = STORED_TILE) -> np.ndarray:
+    """A [size, size, 3] uint16 image: random colours bilinearly spread from a 5x5 grid."""
+    grid = rng.uniform(0.1, 0.9, (5, 5, 3))
+    coords = np.linspace(0, 4, size)
+    low, frac = np.minimum(coords.astype(int), 3), coords - np.minimum(coords.astype(int), 3)
+    rows = grid[low] * (1 - frac)[:, None, None] + grid[low + 1] * frac[:, None, None]
+    image = rows[:, low] * (1 - frac)[None, :, None] + rows[:, low + 1] * frac[None, :, None]
+    return np.round(image * 65535).astype(np.uint16)
+
+
+def write_dataset(root, counts: dict[str, int], seed: int = 0) -> str:
+    """Write a prepared dataset (shards/<split>/*.tfrecord) with `counts[split]` tiles each."""
+    rng = np.random.default_rng(seed)
+    for split, count in counts.items():
+        folder = os.path.join(root, "shards", split)
+        os.makedirs(folder, exist_ok=True)
+        with tf.io.TFRecordWriter(os.path.join(folder, "s0.tfrecord")) as writer:
+            for index in range(count):
+                target = smooth_image(rng)
+                writer.write(tfrecord.encode_example(
+                    cfa.mosaic(target, "RGGB"), target, np.zeros((2, 2), np.float32), 65535.0,
+                    np.ones(3, np.float32), np.eye(3), f"{split}{index}.dng"))
+    return str(root)
+
+
+def train_tiny(data_dir: str, steps: int = 40) -> keras.Model:
+    """Build the tiny model at the crop size and train it for `steps` L1 steps."""
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(TINY.model, CROP)
+    dataset = optimize.train_dataset(data_dir, TINY.data, FAST_OPTIMIZE, with_metadata=True)
+    optimize.fine_tune(model, dataset, steps, 3e-3)
+    return model
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_dataset(tmp_path_factory.mktemp("tiny_data"), {"train": 16, "val": 4})
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir):
+    return train_tiny(data_dir)
+
+
+@pytest.fixture(scope="module")
+def train_batches(data_dir):
+    return optimize.train_dataset(data_dir, TINY.data, FAST_OPTIMIZE, with_metadata=True)
+
+
+@pytest.fixture(scope="module")
+def batch(train_batches):
+    inputs, _ = next(iter(train_batches))
+    return inputs
+
+
+def test_pruning_schedule_reaches_target_on_an_update_step_before_the_last_step():
+    schedule = optimize.pruning_schedule(FAST_OPTIMIZE)
+    steps = [step for step in range(FAST_OPTIMIZE.prune_steps)
+             if bool(schedule(tf.constant(step))[0])]
+    assert steps[-1] < FAST_OPTIMIZE.prune_steps
+    np.testing.assert_allclose(float(schedule(tf.constant(steps[-1]))[1]), 0.5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def pruning(trained, train_batches):
+    """(wrapped model after a pruning fine-tune, its stripped model): what `optimize.prune` does."""
+    import tensorflow_model_optimization as tfmot
+    wrapped = optimize.prune_wrap(trained, FAST_OPTIMIZE)
+    optimize.fine_tune(wrapped, train_batches, FAST_OPTIMIZE.prune_steps, 1e-3,
+                       (tfmot.sparsity.keras.UpdatePruningStep(),))
+    return wrapped, optimize.strip_pruning(wrapped)
+
+
+def test_prune_reaches_target_sparsity_and_leaves_the_fixed_pack_layer_alone(trained, pruning):
+    _, pruned = pruning
+    assert optimize.weight_sparsity(trained) < 0.01
+    assert abs(optimize.weight_sparsity(pruned) - 0.5) < 0.01
+    per_layer = [np.mean(k == 0) for k in optimize.kernels(pruned).values() if k.size >= 64]
+    assert min(per_layer) > 0.45            # every sizeable kernel pruned, not just a few
+    assert PACK_LAYER_NAME not in optimize.kernels(pruned)
+    np.testing.assert_array_equal(pruned.get_layer(PACK_LAYER_NAME).get_weights()[0],
+                                  space_to_depth_kernel())
+    assert not any(isinstance(layer, keras.layers.Wrapper) for layer in pruned.layers)
+
+
+def test_strip_pruning_preserves_outputs_and_leaves_the_trained_model_untouched(
+        trained, pruning, batch):
+    wrapped, stripped = pruning
+    np.testing.assert_allclose(stripped(batch, training=False), wrapped(batch, training=False),
+                               atol=1e-6)
+    assert not np.allclose(stripped(batch, training=False), trained(batch, training=False))
+    assert optimize.weight_sparsity(trained) < 0.01
+
+
+def test_quantize_aware_with_data_ranges_wraps_every_weighted_layer_and_matches_float(
+        trained, batch):
+    qat = optimize.quantize_aware(trained)
+    weighted = [layer for layer in qat.layers if layer.weights]
+    assert all(type(layer).__name__ in ("QuantizeWrapperV2", "QuantizeLayer")
+               for layer in weighted)
+    float_out = np.asarray(trained(batch, training=False))
+
+    def psnr_vs_float() -> float:
+        qat_out = np.asarray(qat(batch, training=False))
+        return float(10 * np.log10(1 / np.mean(np.square(float_out - qat_out))))
+
+    default_ranges = psnr_vs_float()            # tfmot's initial [-6, 6] activation ranges
+    assert optimize.init_activation_ranges(qat, trained, [batch]) > 20
+    # Fake quantization with the data's ranges: the same function plus 8-bit rounding noise.
+    assert psnr_vs_float() > max(30.0, default_ranges + 5), (default_ranges, psnr_vs_float())
+
+
+def test_quantize_aware_names_the_unsupported_layer():
+    inputs = keras.Input((8, 8, 1), name="bayer")
+    x = keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="doubling_lambda")(x)
+    with pytest.raises(optimize.UnsupportedLayerError, match="doubling_lambda"):
+        optimize.quantize_aware(keras.Model(inputs, x))
