@@ -331,8 +331,8 @@ class OptimizeConfig:
             raise ValueError("OptimizeConfig.pruning_end_fraction must be in (0, 1]")
 
 
-EXPORT_VARIANTS = ("float32", "float16", "dynamic", "int8", "qat_int8", "pruned",
-                   "pruned_int8", "pruned_int8_sparse")
+EXPORT_VARIANTS = ("float32", "float16", "dynamic", "int8", "int8_per_tensor", "qat_int8",
+                   "pruned", "pruned_int8", "pruned_int8_sparse")
 INT8_IO_TYPES = ("float", "int8", "uint8")
 FULL_HD_INPUT = (1088, 1920)           # Mobile AI ISP challenge output size (H, W)
 

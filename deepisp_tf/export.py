@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 # variant -> (source model, conversion mode)
 VARIANTS: dict[str, tuple[str, str]] = {
     "float32": ("float", "float32"), "float16": ("float", "float16"),
-    "dynamic": ("float", "dynamic"), "int8": ("float", "int8"), "qat_int8": ("qat", "qat"),
+    "dynamic": ("float", "dynamic"), "int8": ("float", "int8"),
+    "int8_per_tensor": ("float", "int8_per_tensor"), "qat_int8": ("qat", "qat"),
     "pruned": ("pruned", "float32"), "pruned_int8": ("pruned", "int8"),
     "pruned_int8_sparse": ("pruned", "int8_sparse"),
 }
@@ -66,7 +67,11 @@ VARIANTS: dict[str, tuple[str, str]] = {
 # The sparse encoding runs FULLY_CONNECTED on LiteRT's sparse int8 kernel, whose rounding
 # differs from the dense one (measured 29.6-50 dB on the tests' tiny model): 25 dB.
 PARITY_MIN_PSNR_DB = {"float32": 70.0, "float16": 45.0, "dynamic": 30.0, "int8": 30.0,
-                      "qat": 30.0, "int8_sparse": 25.0}
+                      "int8_per_tensor": 30.0, "qat": 30.0, "int8_sparse": 25.0}
+# Integer modes, and the one that quantizes each weight tensor with a single scale instead of one
+# per output channel: per-channel parameters (a float32 scale, an int64 zero point and an int32
+# bias per channel) are a third of a small int8 model's file.
+INTEGER_MODES = ("int8", "int8_per_tensor", "int8_sparse", "qat")
 # Ops the NNAPI delegate accepts, with the Android API level each needs (float32 / quantized
 # uint8 graphs); signed int8 graphs need NNAPI 1.3, API 30. A static check from the TFLite
 # NNAPI delegate's op table, not a run on a device (android_bench does that).
@@ -142,8 +147,8 @@ def convert_model(model: keras.Model, mode: str,
 
     Args:
       model: from `fixed_shape_model` (a float model, or a tfmot QAT model for "qat").
-      mode: "float32", "float16", "dynamic", "int8", "int8_sparse" (int8 with the
-        EXPERIMENTAL_SPARSITY encoding) or "qat".
+      mode: "float32", "float16", "dynamic", "int8", "int8_per_tensor" (one weight scale per
+        tensor), "int8_sparse" (int8 with the EXPERIMENTAL_SPARSITY encoding) or "qat".
       representative: calibration samples [bayer (+ metadata)] for the integer modes (QAT
         takes its ranges from the fake-quant layers; the converter still asks for samples).
       io_type: "float", "int8" or "uint8" inputs/outputs for the integer modes.
@@ -164,8 +169,10 @@ def convert_model(model: keras.Model, mode: str,
         converter.target_spec.supported_types = [tf.float16]
     elif mode == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode in ("int8", "int8_sparse", "qat"):
+    elif mode in INTEGER_MODES:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        # A private converter flag (TF 2.21): the only switch for per-tensor weight scales.
+        converter._experimental_disable_per_channel = mode == "int8_per_tensor"  # pylint: disable=protected-access
         if mode == "int8_sparse":
             converter.optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
         if representative is None:
@@ -371,7 +378,7 @@ def measure(path: str, tflite: bytes, mode: str, config: ExportConfig,
     """Run one written .tflite through LiteRT and return its report entry fields."""
     runner = Runner(path, threads=config.threads)
     height, width = runner.tile_shape
-    integer = mode in ("int8", "int8_sparse", "qat")
+    integer = mode in INTEGER_MODES
     entry: dict[str, Any] = {
         "size_bytes": os.path.getsize(path), "gzip_bytes": len(gzip.compress(tflite, 9)),
         "weight_sparsity": tflite_weight_sparsity(path),
@@ -436,7 +443,7 @@ def export_variant(variant: str, shape: tuple[int, int], output_dir: str,
         if source in source_errors:
             raise ExportError(variant, f"{source} model unavailable: {source_errors[source]}")
         representative = None
-        if mode in ("int8", "int8_sparse", "qat"):
+        if mode in INTEGER_MODES:
             try:
                 samples = calibration(shape)
             except (ValueError, tf.errors.OpError) as error:

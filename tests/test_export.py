@@ -78,7 +78,7 @@ def test_every_variant_converts_and_loads_in_litert_with_the_named_signature(exp
         assert set(signature["outputs"]) == {"srgb"}
 
 
-@pytest.mark.parametrize("variant", ["float32", "float16", "dynamic", "int8"])
+@pytest.mark.parametrize("variant", ["float32", "float16", "dynamic", "int8", "int8_per_tensor"])
 def test_float_model_variants_match_the_keras_model_within_their_tolerance(
         exported, keras_model, val_tiles, variant):
     output, report = exported
@@ -138,6 +138,8 @@ def test_report_sizes_equal_the_files_on_disk_and_reductions_follow_from_them(ex
         assert entry["reduction_vs_float32_pct"] == pytest.approx(
             100 * (1 - len(data) / float32["size_bytes"]))
     assert entries(report)["int8"]["size_bytes"] < float32["size_bytes"]
+    # One scale per weight tensor drops the per-channel scales, zero points and bias scales.
+    assert entries(report)["int8_per_tensor"]["size_bytes"] < entries(report)["int8"]["size_bytes"]
     assert not [n for n in os.listdir(output) if n.endswith(".tmp")]
 
 
