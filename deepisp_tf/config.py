@@ -332,7 +332,7 @@ class OptimizeConfig:
 
 
 EXPORT_VARIANTS = ("float32", "float16", "dynamic", "int8", "int8_per_tensor", "qat_int8",
-                   "pruned", "pruned_int8", "pruned_int8_sparse")
+                   "pruned", "pruned_int8", "pruned_int8_per_tensor", "pruned_int8_sparse")
 INT8_IO_TYPES = ("float", "int8", "uint8")
 FULL_HD_INPUT = (1088, 1920)           # Mobile AI ISP challenge output size (H, W)
 

@@ -10,9 +10,12 @@ atomically, runs each file through LiteRT and writes `report.json` / `report.md`
     dynamic             trained float            dynamic-range: int8 weights, float activations
     int8                trained float            full-integer PTQ, calibrated on the training
                                                  pipeline (`ExportConfig.int8_io` sets the IO)
+    int8_per_tensor     trained float            as int8, one weight scale per tensor instead of
+                                                 per output channel (a smaller file)
     qat_int8            tfmot QAT fine-tune      full-integer from the fake-quant ranges
     pruned              pruning fine-tune, strip float32 (zeros stored densely: gzip shrinks it)
     pruned_int8         pruning fine-tune, strip full-integer PTQ (zeros stay exactly zero)
+    pruned_int8_per_tensor  as pruned_int8 with one weight scale per tensor (smallest gzip)
     pruned_int8_sparse  pruning fine-tune, strip as pruned_int8 + EXPERIMENTAL_SPARSITY encoding
 
 The sparse encoding is kept for comparison: on unstructured 50% sparsity its index arrays make
@@ -55,6 +58,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "dynamic": ("float", "dynamic"), "int8": ("float", "int8"),
     "int8_per_tensor": ("float", "int8_per_tensor"), "qat_int8": ("qat", "qat"),
     "pruned": ("pruned", "float32"), "pruned_int8": ("pruned", "int8"),
+    "pruned_int8_per_tensor": ("pruned", "int8_per_tensor"),
     "pruned_int8_sparse": ("pruned", "int8_sparse"),
 }
 # Parity: minimum PSNR (dB) of the LiteRT output against the Keras model the variant was

@@ -105,7 +105,7 @@ def test_pruned_and_qat_variants_stay_close_to_the_float_litert_model(exported, 
     reference = runners["float32"].run(bayer, metadata)
     pruned = runners["pruned"].run(bayer, metadata)
     # The same pruned weights in int8: int8 tolerance against the pruned float32 file.
-    for variant in ("pruned_int8", "pruned_int8_sparse"):
+    for variant in ("pruned_int8", "pruned_int8_per_tensor", "pruned_int8_sparse"):
         mode = export.VARIANTS[variant][1]
         assert psnr(runners[variant].run(bayer, metadata), pruned) >= (
             export.PARITY_MIN_PSNR_DB[mode])
@@ -120,7 +120,7 @@ def test_pruned_model_reaches_the_requested_sparsity_and_quantization_keeps_the_
     assert by_variant["float32"]["weight_sparsity"] < 0.1
     # Depthwise kernels stay dense (tfmot) and the fixed pack conv is not pruned: a bit < 50%.
     assert by_variant["pruned"]["weight_sparsity"] > 0.35
-    for variant in ("pruned_int8", "pruned_int8_sparse"):
+    for variant in ("pruned_int8", "pruned_int8_per_tensor", "pruned_int8_sparse"):
         assert by_variant[variant]["weight_sparsity"] >= by_variant["pruned"]["weight_sparsity"]
 
 
