@@ -6,30 +6,40 @@ partial one. TF-free, so the runtime and tools can use it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
-from typing import Any
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it goes.
+
+    For writers that need a file name (TFRecord, tifffile, Keras, Matplotlib). `suffix` ends
+    the temporary name, for writers that choose the format by extension (e.g. ".keras").
+    The file gets the usual umask-derived mode (unlike mkstemp's 0600).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}{suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> str:
     """Write `data` to `path` atomically and return the path."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    # Not mkstemp: its files are mode 0600; this one gets the usual umask-derived mode.
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    with replacing(path) as temporary, open(temporary, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return os.fspath(path)
 
 
 def write_text(path: str | os.PathLike, text: str) -> str:

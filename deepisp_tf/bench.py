@@ -499,10 +499,9 @@ def plot(report: dict[str, Any], path: str) -> str:
         axes.set_xlabel(f"Full-HD frame latency p50, ms ({report['settings']['delegate']})")
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    temporary = f"{path}.tmp.png"
-    figure.savefig(temporary)
+    with atomic.replacing(path, suffix=".png") as temporary:
+        figure.savefig(temporary)
     pyplot.close(figure)
-    os.replace(temporary, path)
     return path
 
 

@@ -133,15 +133,13 @@ def _worker_environment(workers: int) -> Iterator[None]:
 def _write_shard(path: str, file_tiles: tiles_lib.FileTiles) -> None:
     """Write one file's tiles to a TFRecord shard atomically."""
     from deepisp_tf.data import tfrecord  # pylint: disable=import-outside-toplevel
-    temporary = f"{path}.tmp"
     name = file_tiles.info["name"]
-    with tfrecord.tf.io.TFRecordWriter(temporary) as writer:
+    with atomic.replacing(path) as temporary, tfrecord.tf.io.TFRecordWriter(temporary) as writer:
         for mosaic, target, offset in zip(file_tiles.mosaics, file_tiles.targets,
                                           file_tiles.offsets):
             writer.write(tfrecord.encode_example(
                 mosaic, target, file_tiles.black_levels, file_tiles.white_level,
                 file_tiles.wb_gains, file_tiles.cam_to_srgb, name, tuple(offset)))
-    os.replace(temporary, path)
 
 
 @dataclasses.dataclass

@@ -87,13 +87,13 @@ def prepare(root: str, output: str, config: DataConfig, shard_size: int = 500,
             shard = os.path.join("shards", split, f"{name}.tfrecord")
             path = os.path.join(output, shard)
             if not os.path.exists(path):
-                with tf.io.TFRecordWriter(path + ".tmp") as writer:
+                with atomic.replacing(path) as temporary, \
+                        tf.io.TFRecordWriter(temporary) as writer:
                     for index, mosaic, target in zip(indices.numpy(), mosaics, targets):
                         writer.write(tfrecord.encode_example(
                             mosaic.numpy(), target.numpy().astype(np.uint16) * 257,
                             np.zeros((2, 2)), PYNET_WHITE_LEVEL, np.ones(3), np.eye(3),
                             f"{split}/{index}.png"))
-                os.replace(path + ".tmp", path)
             files.append({"name": name, "status": "ok", "split": split, "shard": shard,
                           "tiles": int(indices.shape[0]), "sha256": None})
     os.makedirs(os.path.join(output, "shards", "val"), exist_ok=True)

@@ -53,10 +53,8 @@ def load_config(workdir: str | os.PathLike) -> ExperimentConfig:
 def save_model(model: keras.Model, workdir: str | os.PathLike, kind: str = "final") -> str:
     """Save `model` as `W/<kind>/model.keras` atomically (temp file, then rename)."""
     path = model_path(workdir, kind)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic.replacing(path, suffix=".keras") as temporary:
+        model.save(temporary)
     return path
 
 

@@ -9,13 +9,13 @@ folder, then `os.replace`, so an interrupted run never leaves a half-written DNG
 from __future__ import annotations
 
 import os
-import tempfile
 from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
 import tifffile
 
+from deepisp_tf import atomic
 from deepisp_tf.raw import cfa
 
 # TIFF / DNG tag codes and values (TIFF 6.0, TIFF/EP, DNG 1.4 specifications).
@@ -103,23 +103,12 @@ def _common_tags(black_level: float | np.ndarray, white_level: int, xyz_to_cam: 
 def _write_atomic(path: str | os.PathLike, data: np.ndarray, photometric: int,
                   extratags: list[tuple], make: str, model: str) -> str:
     """Write one uncompressed TIFF/DNG IFD to a temporary file, then move it to `path`."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(handle)
-    try:
-        with tifffile.TiffWriter(temporary, byteorder="<") as tif:
-            tif.write(data, photometric=photometric, planarconfig="contig", subfiletype=0,
-                      metadata=None, software=False, description=None,
-                      extratags=[(271, "s", 0, make, True), (272, "s", 0, model, True),
-                                 *extratags])
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    return path
+    with atomic.replacing(path) as temporary, \
+            tifffile.TiffWriter(temporary, byteorder="<") as tif:
+        tif.write(data, photometric=photometric, planarconfig="contig", subfiletype=0,
+                  metadata=None, software=False, description=None,
+                  extratags=[(271, "s", 0, make, True), (272, "s", 0, model, True), *extratags])
+    return os.fspath(path)
 
 
 def write_dng(path: str | os.PathLike, mosaic: np.ndarray, pattern: str,
