@@ -235,7 +235,8 @@ def test_infer_record_memory_grows_like_the_uint16_output_not_a_float_frame(mode
     small, _ = _traced_peak(runner, frames.synthetic_record(1200, 900))
     large, _ = _traced_peak(runner, frames.synthetic_record(2400, 900))
     bytes_per_pixel = (large - small) / (1200 * 900)
-    assert 6 <= bytes_per_pixel < 8, bytes_per_pixel
+    # 6 B/px of output; tracemalloc's peaks move by a few KB between runs (measured 5.998).
+    assert 5.9 <= bytes_per_pixel < 8, bytes_per_pixel
 
 
 def test_memory_estimate_of_100_megapixels_is_under_2_gb():
