@@ -224,6 +224,16 @@ def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.round(small.astype(np.float32) / 257).astype(np.uint8)
 
 
+def packed_preview(rggb: np.ndarray) -> np.ndarray:
+    """Show a normalized RGGB mosaic [H, W] as gamma-coded camera RGB [H/2, W/2, 3] in [0, 1].
+
+    One pixel per 2x2 CFA block: (R, mean of the two G, B), clipped, then gamma-compressed.
+    """
+    planes = cfa.pack(rggb)
+    rgb = np.stack([planes[..., 0], planes[..., 1:3].mean(-1), planes[..., 3]], -1)
+    return color.gamma_compression(np.clip(rgb, 0, 1))
+
+
 def input_preview(record: RawRecord, size: tuple[int, int]) -> np.ndarray:
     """Return what the model sees, small: the white-balanced mosaic as camera RGB, gamma-coded.
 
@@ -236,10 +246,9 @@ def input_preview(record: RawRecord, size: tuple[int, int]) -> np.ndarray:
                                                              np.arange(0, width - 1, step)))
     small = color.normalize(record.mosaic[np.ix_(rows, cols)], record.pattern,
                             record.black_levels, record.white_level, record.wb_gains)
-    planes = cfa.pack(cfa.canonicalize(small, record.pattern)[0])
-    rgb = np.stack([planes[..., 0], planes[..., 1:3].mean(-1), planes[..., 3]], -1)
-    rgb = cv2.resize(color.gamma_compression(np.clip(rgb, 0, 1)).astype(np.float32),
-                     (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    preview = packed_preview(cfa.canonicalize(small, record.pattern)[0])
+    rgb = cv2.resize(preview.astype(np.float32), (size[1], size[0]),
+                     interpolation=cv2.INTER_AREA)
     return np.round(rgb * 255).astype(np.uint8)
 
 

@@ -36,7 +36,6 @@ from deepisp_tf.config import ExperimentConfig, TrainConfig
 from deepisp_tf.data import pipeline, prepare
 from deepisp_tf.model import cost, io
 from deepisp_tf.model.unet import build_model
-from deepisp_tf.raw import cfa, color
 from deepisp_tf.tf_env import keras, tf
 
 RUN_FILE = "run.json"
@@ -180,9 +179,9 @@ def build_training_model(config: ExperimentConfig) -> keras.Model:
 
 def preview_mosaic(bayer: np.ndarray) -> np.ndarray:
     """Return the white-balanced RGGB mosaic [H, W] as gamma-coded camera RGB [H, W, 3]."""
-    planes = cfa.pack(bayer)
-    rgb = np.stack([planes[..., 0], planes[..., 1:3].mean(-1), planes[..., 3]], -1)
-    return np.repeat(np.repeat(color.gamma_compression(rgb), 2, 0), 2, 1).astype(np.float32)
+    from deepisp_tf.evaluate import packed_preview  # pylint: disable=import-outside-toplevel
+
+    return np.repeat(np.repeat(packed_preview(bayer), 2, 0), 2, 1).astype(np.float32)
 
 
 def comparison_strip(bayer: np.ndarray, output: np.ndarray, target: np.ndarray) -> np.ndarray:
