@@ -105,12 +105,12 @@ class ModelConfig:
     decoder_block: str = "separable"   # "separable" (depthwise + pointwise) or "conv" (dense 3x3)
     metadata_size: int = 12            # camera->sRGB matrix (9) + white-balance gains (3)
     metadata_units: int = 32           # metadata MLP width (its output biases every level)
-    use_metadata: bool = True
+    use_metadata: bool = False         # condition the network on the metadata too (colour
+                                       # itself is applied outside it: model/colour.py)
     upsampling: str = "transpose"      # "transpose", "bilinear" or "nearest"; int8 LiteRT 2.3
                                        # does not delegate RESIZE_NEAREST_NEIGHBOR to XNNPACK
     bn_momentum: float = 0.99          # every BatchNormalization, MobileNetV2's included (its
                                        # 0.999 lags for thousands of steps in short runs)
-    tone_units: int = 64               # per-pixel tone MLP of the direct path (layers.output_head)
 
     def spatial_multiple(self) -> int:
         """Return the number tile height and width must be multiples of: 2 ** (stages + 1)."""
@@ -127,8 +127,7 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig.decoder_filters needs one entry per encoder stage "
                 f"({self.encoder_stages}), got {self.decoder_filters}")
-        widths = (self.stem_filters, self.metadata_units, self.tone_units,
-                  *self.decoder_filters)
+        widths = (self.stem_filters, self.metadata_units, *self.decoder_filters)
         if any(int(width) <= 0 for width in widths):
             raise ValueError(f"ModelConfig filter counts must be positive, got {widths}")
         if self.upsampling not in UPSAMPLING_MODES:

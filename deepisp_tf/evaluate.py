@@ -91,7 +91,7 @@ class KerasRunner:
         self._predict = tf.function(lambda inputs: model(inputs, training=False))
 
     def run(self, bayer_tile: np.ndarray, metadata: np.ndarray | None = None) -> np.ndarray:
-        """Run one [tile, tile] normalized RGGB tile (+ metadata [12]); return [h, w, 3]."""
+        """Run one [tile, tile] model input tile (+ metadata [12]); return camera RGB [h, w, 3]."""
         height, width = self.tile_shape
         values = {"bayer": np.asarray(bayer_tile, np.float32).reshape(1, height, width, 1)}
         if self.has_metadata:
@@ -225,13 +225,13 @@ def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def packed_preview(rggb: np.ndarray) -> np.ndarray:
-    """Show a normalized RGGB mosaic [H, W] as gamma-coded camera RGB [H/2, W/2, 3] in [0, 1].
+    """Show the model's input, a gamma-coded RGGB mosaic [H, W], as camera RGB [H/2, W/2, 3].
 
-    One pixel per 2x2 CFA block: (R, mean of the two G, B), clipped, then gamma-compressed.
+    One pixel per 2x2 CFA block: (R, mean of the two G, B), clipped to [0, 1].
     """
     planes = cfa.pack(rggb)
     rgb = np.stack([planes[..., 0], planes[..., 1:3].mean(-1), planes[..., 3]], -1)
-    return color.gamma_compression(np.clip(rgb, 0, 1))
+    return np.clip(rgb, 0, 1)
 
 
 def input_preview(record: RawRecord, size: tuple[int, int]) -> np.ndarray:
@@ -246,7 +246,7 @@ def input_preview(record: RawRecord, size: tuple[int, int]) -> np.ndarray:
                                                              np.arange(0, width - 1, step)))
     small = color.normalize(record.mosaic[np.ix_(rows, cols)], record.pattern,
                             record.black_levels, record.white_level, record.wb_gains)
-    preview = packed_preview(cfa.canonicalize(small, record.pattern)[0])
+    preview = packed_preview(color.gamma_compression(cfa.canonicalize(small, record.pattern)[0]))
     rgb = cv2.resize(preview.astype(np.float32), (size[1], size[0]),
                      interpolation=cv2.INTER_AREA)
     return np.round(rgb * 255).astype(np.uint8)

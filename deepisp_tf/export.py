@@ -25,7 +25,7 @@ XNNPACK; dense int8 zeros compress under gzip instead.
 A variant that fails (no data for calibration, an unsupported layer, a converter error) is
 reported with its error and the others still convert. Every model has batch 1, a fixed
 (H, W) and the signature `serving_default`: `bayer` [1, H, W, 1] (+ `metadata` [1, 12]) ->
-`srgb` [1, H, W, 3].
+`rgb` [1, H, W, 3] (gamma camera RGB; `color.camera_to_srgb` finishes it).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from deepisp_tf import atomic, metrics
 from deepisp_tf.config import ExperimentConfig, ExportConfig, OptimizeConfig
 from deepisp_tf.data.pipeline import make_dataset, representative_dataset, shard_files
 from deepisp_tf.model.layers import quantize_scope
-from deepisp_tf.model.unet import INPUT_BAYER, INPUT_METADATA, OUTPUT_SRGB, spatial_multiple
+from deepisp_tf.raw import color
+from deepisp_tf.model.unet import INPUT_BAYER, INPUT_METADATA, OUTPUT_RGB, spatial_multiple
 from deepisp_tf.runtime.interpreter import Runner
 from deepisp_tf.tf_env import keras, tf
 
@@ -138,7 +139,7 @@ def _serving_function(model: keras.Model) -> Any:
 
     @tf.function(input_signature=specs)
     def serve(*tensors):
-        return {OUTPUT_SRGB: model(list(tensors) if len(tensors) > 1 else tensors[0],
+        return {OUTPUT_RGB: model(list(tensors) if len(tensors) > 1 else tensors[0],
                                    training=False)}
 
     return serve.get_concrete_function()
@@ -242,19 +243,21 @@ def representative_samples(data_dir: str, experiment: ExperimentConfig, count: i
     return samples
 
 
-def validation_tiles(data_dir: str, experiment: ExperimentConfig, count: int, size: int,
-                     with_metadata: bool) -> list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]:
-    """Return up to `count` (bayer [S, S], metadata [12] or None, target [S, S, 3]) val tiles."""
+def validation_tiles(data_dir: str, experiment: ExperimentConfig, count: int, size: int
+                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Return up to `count` (bayer [S, S], metadata [12], target [S, S, 3]) val tiles.
+
+    The metadata is the model's optional input and, always, the colour matrix `quality` needs.
+    """
     data = _crop_config(experiment, size)
     if data.crop_size != size:
         raise ValueError(f"validation tiles are {experiment.data.tile_size} px: a {size}x{size} "
                          f"model cannot be scored on them (pass a smaller --input_shape first)")
-    dataset = make_dataset(data_dir, "val", data, 1, training=False, repeat=False,
-                           with_metadata=with_metadata)
+    dataset = make_dataset(data_dir, "val", data, 1, training=False, repeat=False)
     tiles = []
     for inputs, target in dataset.take(count):
-        metadata = inputs["metadata"].numpy()[0] if with_metadata else None
-        tiles.append((inputs["bayer"].numpy()[0, ..., 0], metadata, target.numpy()[0]))
+        tiles.append((inputs["bayer"].numpy()[0, ..., 0], inputs["metadata"].numpy()[0],
+                      target.numpy()[0]))
     if not tiles:
         raise ValueError(f"the val split of {data_dir} has no tiles")
     return tiles
@@ -269,16 +272,18 @@ def keras_outputs(model: keras.Model, tiles: list) -> list[np.ndarray]:
     fixed = fixed_shape_model(model, *size)
     outputs = []
     for bayer, metadata, _ in tiles:
-        inputs = [bayer[None, ..., None]] + ([metadata[None]] if metadata is not None else [])
+        inputs = [bayer[None, ..., None]] + ([metadata[None]] if len(model.inputs) > 1 else [])
         outputs.append(np.asarray(fixed(inputs if len(inputs) > 1 else inputs[0],
                                         training=False))[0])
     return outputs
 
 
 def quality(outputs: list[np.ndarray], tiles: list) -> dict[str, float]:
-    """Return the mean PSNR/SSIM (DESIGN §2.3) of outputs against the tiles' targets."""
-    score = metrics.mean_score(metrics.score(t[2], np.clip(o, 0, 1)) for o, t in zip(outputs,
-                                                                                     tiles))
+    """Return the mean PSNR/SSIM (DESIGN §2.3) of camera-RGB outputs, mapped to sRGB with each
+    tile's matrix (`color.camera_to_srgb`), against the tiles' targets."""
+    score = metrics.mean_score(
+        metrics.score(target, color.camera_to_srgb(output, metadata[:9].reshape(3, 3)))
+        for output, (_, metadata, target) in zip(outputs, tiles))
     return {"psnr": score.psnr, "ssim": score.ssim}
 
 
@@ -392,7 +397,8 @@ def measure(path: str, tflite: bytes, mode: str, config: ExportConfig,
     entry["latency_ms"] = latency_ms(runner, runs)
     entry["latency_ms_per_megapixel"] = entry["latency_ms"] / (height * width / 1e6)
     if tiles is not None and reference is not None:
-        outputs = [runner.run(bayer, metadata) for bayer, metadata, _ in tiles]
+        outputs = [runner.run(bayer, metadata if runner.has_metadata else None)
+                   for bayer, metadata, _ in tiles]
         entry.update(quality(outputs, tiles))
         entry.update(parity(outputs, reference))
         entry["parity_min_psnr_db"] = PARITY_MIN_PSNR_DB[mode]
@@ -418,8 +424,7 @@ def build_sources(model: keras.Model, needed: set[str], data_dir: str | None,
         try:
             log.info("building the %s model (fine-tune on %s)", name, data_dir)
             require_records(data_dir, "train")
-            dataset = optimize.train_dataset(data_dir, experiment.data, config,
-                                             with_metadata=len(model.inputs) > 1)
+            dataset = optimize.train_dataset(data_dir, experiment.data, config)
             sources[name] = builders[name](model, dataset, config)
         except Exception as error:  # pylint: disable=broad-except  (reported per variant)
             log.exception("%s fine-tune failed", name)
@@ -482,8 +487,7 @@ def _evaluation(sources: dict[str, keras.Model], data_dir: str | None,
             raise ValueError("no data folder (pass --data or W/run.json 'data')")
         if height != width:
             raise ValueError(f"validation tiles are square; the first shape is {height}x{width}")
-        with_metadata = len(sources["float"].inputs) > 1
-        tiles = validation_tiles(data_dir, experiment, config.eval_tiles, height, with_metadata)
+        tiles = validation_tiles(data_dir, experiment, config.eval_tiles, height)
     except (ValueError, tf.errors.OpError) as error:
         result["error"] = f"not scored: {_error_text(error)}"
         return result

@@ -116,10 +116,15 @@ def prune_wrap(model: keras.Model, config: OptimizeConfig) -> keras.Model:
 
 def fine_tune(model: keras.Model, dataset: tf.data.Dataset, steps: int, learning_rate: float,
               callbacks: tuple[Any, ...] = ()) -> float:
-    """Train `model` for `steps` batches with L1 loss and Adam; return the mean loss."""
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
-    history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0,
-                        callbacks=list(callbacks))
+    """Train `model` for `steps` batches with L1 loss in sRGB and Adam; return the mean loss.
+
+    The network outputs camera RGB; it is trained through `colour.training_model` (with
+    `dataset`'s metadata), as in `deepisp_tf.train`.
+    """
+    trainer = colour.training_model(model)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")
+    history = trainer.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0,
+                          callbacks=list(callbacks))
     return float(history.history["loss"][-1])
 
 
@@ -247,8 +252,6 @@ def quantization_aware_train(model: keras.Model, dataset: tf.data.Dataset,
     return qat_model
 
 
-def train_dataset(data_dir: str, data: DataConfig, config: OptimizeConfig,
-                  with_metadata: bool) -> tf.data.Dataset:
+def train_dataset(data_dir: str, data: DataConfig, config: OptimizeConfig) -> tf.data.Dataset:
     """Return the repeating training batches the fine-tunes use (the training pipeline)."""
-    return make_dataset(data_dir, "train", data, config.batch_size, training=True,
-                        with_metadata=with_metadata)
+    return make_dataset(data_dir, "train", data, config.batch_size, training=True)

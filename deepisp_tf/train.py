@@ -5,7 +5,7 @@ A training workdir W holds:
     W/config.json, W/final/model.keras   the trained model and its config (`model.io` contract)
     W/best/model.keras                   the checkpoint with the best validation PSNR
     W/best/metrics.json                  its epoch, PSNR and SSIM (survives a resume)
-    W/latest/model.keras                 the model after the last finished epoch
+    W/latest/model.keras                 the training model (network + colour) after the last epoch
     W/backup/                            BackupAndRestore state, removed once the run is saved
     W/logs/                              TensorBoard: train/ and validation/ (losses, PSNR,
                                          SSIM, learning rate), images/ (input preview | output
@@ -34,7 +34,7 @@ import numpy as np
 from deepisp_tf import atomic, metrics
 from deepisp_tf.config import ExperimentConfig, TrainConfig
 from deepisp_tf.data import pipeline, prepare
-from deepisp_tf.model import cost, io
+from deepisp_tf.model import colour, cost, io
 from deepisp_tf.model.unet import build_model
 from deepisp_tf.tf_env import keras, tf
 
@@ -127,7 +127,7 @@ def train_dataset(data_dir: str, config: ExperimentConfig, data_service: str | N
     its own stream from the service instead.
     """
     dataset = pipeline.make_dataset(data_dir, "train", config.data, config.train.batch_size,
-                                    training=True, with_metadata=config.model.use_metadata)
+                                    training=True)
     if data_service:
         dataset = dataset.apply(tf.data.experimental.service.distribute(
             processing_mode="parallel_epochs", service=data_service)).prefetch(pipeline.AUTOTUNE)
@@ -137,7 +137,7 @@ def train_dataset(data_dir: str, config: ExperimentConfig, data_service: str | N
 def val_dataset(data_dir: str, config: ExperimentConfig) -> tf.data.Dataset:
     """Return at most `validation_steps` batches of centre crops of the val split, in order."""
     dataset = pipeline.make_dataset(data_dir, "val", config.data, config.train.batch_size,
-                                    training=False, with_metadata=config.model.use_metadata)
+                                    training=False)
     return _sharded(dataset.take(config.train.validation_steps), by_data=True)
 
 
@@ -169,12 +169,22 @@ def make_optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
 
 
 def build_training_model(config: ExperimentConfig) -> keras.Model:
-    """Build (seeded, dynamic tile size) and compile the model; call inside a strategy scope."""
+    """Build (seeded, dynamic tile size) and compile the training model; call in a strategy scope.
+
+    The network (`build_model`: mosaic -> camera RGB) is wrapped by `colour.training_model`
+    so the loss compares sRGB with the reference render; `network_of` returns it.
+    """
     keras.utils.set_random_seed(config.train.seed)
-    model = build_model(config.model)
+    model = colour.training_model(build_model(config.model))
     model.compile(optimizer=make_optimizer(config.train),
                   loss=IspLoss(config.train.ssim_weight))
     return model
+
+
+def network_of(model: keras.Model) -> keras.Model:
+    """Return the ISP network inside a `colour.training_model` (the model itself otherwise)."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return nested[0] if len(nested) == 1 else model
 
 
 def preview_mosaic(bayer: np.ndarray) -> np.ndarray:
@@ -295,12 +305,13 @@ def save_model(model: keras.Model, workdir: str, kind: str, chief: bool) -> None
     Every worker must save: reading the ON_READ-synchronized variables (BatchNormalization
     statistics, metrics) of a multi-worker model runs collective ops on all of them.
     """
+    network = network_of(model)
     if chief:
-        io.save_model(model, workdir, kind)
+        io.save_model(network, workdir, kind)
         return
     scratch = tempfile.mkdtemp(prefix="deepisp_worker_save_")
     try:
-        io.save_model(model, scratch, kind)
+        io.save_model(network, scratch, kind)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -390,8 +401,10 @@ def train(config: ExperimentConfig, data_dir: str, workdir: str, *, strategy: st
         final_val_psnr=float(last.get("val_psnr", math.nan)),
         final_val_ssim=float(last.get("val_ssim", math.nan)),
         tiles_per_second=throughput.tiles_per_second(),
-        wall_seconds=time.perf_counter() - started, params=cost.count_params(model),
-        kmac_per_pixel=cost.macs_per_pixel(model, cost.DESCRIBE_TILE, cost.DESCRIBE_TILE) / 1e3,
+        wall_seconds=time.perf_counter() - started,
+        params=cost.count_params(network_of(model)),
+        kmac_per_pixel=cost.macs_per_pixel(network_of(model), cost.DESCRIBE_TILE,
+                                           cost.DESCRIBE_TILE) / 1e3,
         complete=True)
     save_model(model, workdir, "final", chief)
     if chief:  # the backup goes last: a run killed before this point resumes, not restarts

@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 
 from deepisp_tf.config import DataConfig
 from deepisp_tf.data import tfrecord
+from deepisp_tf.model import colour
 from deepisp_tf.tf_env import tf
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -49,10 +50,12 @@ def normalize(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.T
     """Turn a parsed tile into model tensors (pure TF).
 
     Black subtraction, white-level scaling and white balance per RGGB site, clipped to [0, 1]
-    exactly as `deepisp_tf.raw.color.normalize` does in numpy.
+    exactly as `deepisp_tf.raw.color.normalize` does in numpy, then the render's gamma curve
+    (`colour.gamma_compression`): the network's input encoding.
 
     Returns:
-      bayer [T, T, 1] float32, metadata [12] float32, target [T, T, 3] float32 in [0, 1].
+      bayer [T, T, 1] float32 (gamma-encoded), metadata [12] float32, target [T, T, 3]
+      float32 in [0, 1].
     """
     size = tf.shape(example["mosaic"])[0]
     black = site_map(example["black_levels"], size)
@@ -60,7 +63,7 @@ def normalize(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.T
     site_gains = site_map(tf.stack([gains[0], gains[1], gains[1], gains[2]]), size)
     mosaic = tf.cast(example["mosaic"], tf.float32)
     bayer = (mosaic - black) / (example["white_level"] - black) * site_gains
-    bayer = tf.clip_by_value(bayer, 0.0, 1.0)[..., tf.newaxis]
+    bayer = colour.gamma_compression(bayer)[..., tf.newaxis]
     metadata = tf.concat([example["cam_to_srgb"], gains], axis=0)
     target = tf.cast(example["target"], tf.float32) / 65535.0
     return bayer, metadata, target

@@ -29,9 +29,10 @@ from deepisp_tf.config import DECODER_BLOCKS, UPSAMPLING_MODES
 from deepisp_tf.tf_env import keras
 
 PACK_LAYER_NAME = "pack_mosaic"
-OUTPUT_LAYER_NAME = "srgb"
+OUTPUT_LAYER_NAME = "rgb"
+BILINEAR_SUFFIX = "_bilinear"
 # Layers whose weights are structure, not learned: pruning or training them breaks the model.
-FIXED_LAYER_NAMES = (PACK_LAYER_NAME, OUTPUT_LAYER_NAME)
+FIXED_LAYER_NAMES = (PACK_LAYER_NAME, OUTPUT_LAYER_NAME, OUTPUT_LAYER_NAME + BILINEAR_SUFFIX)
 # Every activation of the decoder is a ReLU6, as in the MobileNetV2 encoder: unbounded ReLUs let
 # a few activations of the last decoder levels reach ~300 while most stay under 5, which made the
 # int8 step so coarse that full-integer quantization lost ~10 dB.
@@ -192,37 +193,58 @@ def depth_to_space(x: Any, channels: int, name: str, scale: float = 1.0) -> Any:
     return layer(x)
 
 
-def output_head(x: Any, packed: Any, tone_units: int, tone_bias: list[Any],
-                name: str = OUTPUT_LAYER_NAME) -> Any:
-    """Map packed-resolution features to the full-resolution sRGB image in [0, 1].
+def bilinear_demosaic_kernel() -> np.ndarray:
+    """Return the [3, 3, 4, 12] conv kernel of bilinear demosaicking in packed form.
 
-    Beside the decoder's features, a direct path mirrors a classic pipeline: a linear 3x3 conv
-    of the packed mosaic (demosaic and colour mixing for the 2x2 block of pixels of every
-    half-resolution position, no ReLU in the way) and a per-pixel MLP on it (a learned tone
-    curve, conditioned by `tone_bias`). Their sum is the block's RGB times OUTPUT_RANGE
-    (starting at mid-grey); ReLU6 clips it (fused into the add by the converter) and a fixed
+    Input: the packed RGGB mosaic (R, G1, G2, B per 2x2 block). Output channel
+    `3 * (2 * dy + dx) + c` is colour c of pixel (dy, dx) of the block (`depth_to_space_kernel`
+    order): the weighted mean of the colour-c sites of its 3x3 mosaic neighbourhood, with
+    weights [[1, 2, 1], [2, 4, 2], [1, 2, 1]] / 4 for red and blue and the cross
+    [[0, 1, 0], [1, 4, 1], [0, 1, 0]] / 4 for green (OpenCV's and LibRaw's bilinear).
+    """
+    weights = {0: np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 4,
+               1: np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]]) / 4}
+    weights[2] = weights[0]
+    site_colour = ((0, 1), (1, 2))  # RGGB: colour of mosaic site (y % 2, x % 2)
+    kernel = np.zeros((3, 3, 4, 12), dtype=np.float32)
+    for dy in range(2):
+        for dx in range(2):
+            for c in range(3):
+                for u in (-1, 0, 1):
+                    for v in (-1, 0, 1):
+                        y, x = dy + u, dx + v  # mosaic offset from the block's origin
+                        if site_colour[y % 2][x % 2] != c:
+                            continue
+                        channel = 2 * (y % 2) + x % 2  # packed channel of that site
+                        kernel[y // 2 + 1, x // 2 + 1, channel, 3 * (2 * dy + dx) + c] = (
+                            weights[c][u + 1, v + 1])
+    return kernel
+
+
+def output_head(x: Any, packed: Any, name: str = OUTPUT_LAYER_NAME) -> Any:
+    """Map packed-resolution features to the full-resolution camera RGB image in [0, 1].
+
+    The network is a residual over a classic demosaic: a fixed bilinear demosaic of the
+    (gamma-encoded) packed mosaic gives each 2x2 block's RGB, and a 1x1 conv of the decoder's
+    features, starting at zero, adds the correction. The sum is scaled by OUTPUT_RANGE; ReLU6
+    clips it to [0, 1] x OUTPUT_RANGE (fused into the add by the converter) and a fixed
     depth-to-space places the pixels and divides by OUTPUT_RANGE.
 
     Args:
       x: Keras tensor [B, H/2, W/2, C], the decoder's features.
       packed: Keras tensor [B, H/2, W/2, 4], the packed mosaic.
-      tone_units: hidden width of the tone MLP.
-      tone_bias: [] or [a [B, 1, 1, tone_units] bias] (the metadata's).
-      name: name of the output layer.
+      name: name of the output layer; the bilinear layer is f"{name}_bilinear".
 
     Returns:
       Keras tensor [B, H, W, 3], in [0, 1].
     """
-    features = keras.layers.Conv2D(
-        12, 1, bias_initializer=keras.initializers.Constant(OUTPUT_RANGE / 2),
-        name=f"{name}_conv")(x)
-    linear = keras.layers.Conv2D(12, 3, padding="same", use_bias=False,
-                                 name=f"{name}_linear")(packed)
-    hidden = keras.layers.Conv2D(tone_units, 1, name=f"{name}_tone_hidden")(linear)
-    hidden = add_relu([hidden, *tone_bias], f"{name}_tone")
-    tone = keras.layers.Conv2D(12, 1, use_bias=False, name=f"{name}_tone_out")(hidden)
-    x = keras.layers.Add(name=f"{name}_add0")([features, linear])
-    x = keras.layers.Add(name=f"{name}_add1")([x, tone])
+    residual = keras.layers.Conv2D(12, 1, kernel_initializer="zeros", name=f"{name}_conv")(x)
+    bilinear = keras.layers.Conv2D(
+        12, 3, padding="same", use_bias=False, trainable=False,
+        kernel_initializer=keras.initializers.Constant(
+            (bilinear_demosaic_kernel() * OUTPUT_RANGE).tolist()),
+        name=f"{name}{BILINEAR_SUFFIX}")(packed)
+    x = keras.layers.Add(name=f"{name}_add")([bilinear, residual])
     x = keras.layers.ReLU(max_value=OUTPUT_RANGE, name=f"{name}_clip")(x)
     return depth_to_space(x, 3, name, scale=1.0 / OUTPUT_RANGE)
 

@@ -1,22 +1,25 @@
-"""MobileNetV2-UNet on the packed Bayer mosaic: RAW mosaic (+ camera metadata) -> sRGB.
+"""MobileNetV2-UNet on the packed Bayer mosaic: gamma mosaic -> residual over bilinear -> RGB.
 
-    bayer [B, H, W, 1] --pack (fixed stride-2 conv)--> [B, H/2, W/2, 4] (R, G1, G2, B)
-      --stem 3x3 conv + metadata bias--> [B, H/2, W/2, stem_filters]     (finest skip)
+    bayer [B, H, W, 1] (white-balanced, gamma-encoded RGGB mosaic)
+      --pack (fixed stride-2 conv)--> [B, H/2, W/2, 4] (R, G1, G2, B)
+      --stem 3x3 conv (+ metadata bias)--> [B, H/2, W/2, stem_filters]   (finest skip)
       --MobileNetV2 encoder--> stage outputs at strides 2, 4, 8, 16, 32 of the packed mosaic
-      --UNet decoder: upsample x2, add the projected skip and a metadata bias, 3x3 block--
+      --UNet decoder: upsample x2, add the projected skip (and a metadata bias), 3x3 block--
       --> [B, H/2, W/2, decoder_filters[-1]]
-      --1x1 conv, plus a direct path from the packed mosaic (linear 3x3 conv, then a per-pixel
-        tone MLP + metadata bias), to 2x2 blocks of RGB, clip, fixed depth-to-space-->
-      srgb [B, H, W, 3] in [0, 1]
+      --1x1 conv (starts at zero) + fixed bilinear demosaic of the packed mosaic, clip, fixed
+        depth-to-space-->
+      rgb [B, H, W, 3] in [0, 1]: white-balanced camera RGB, gamma-encoded
 
-Everything above the packed resolution runs at a quarter of the output pixels or fewer, which is
-what makes the model cheaper than a demosaic-then-UNet design. The metadata (camera->sRGB matrix
-and white-balance gains) goes through a small MLP and is added as a per-channel bias before the
-ReLUs of the stem, the bottleneck and every decoder level, so camera colour is an input rather
-than something baked into the weights. The graph is flat (the encoder's layers are inlined, not
-a nested model), fully convolutional, and contains no global pooling, so tiles of any size that
-is a multiple of `spatial_multiple(config)` give the same result as the whole image would away
-from the tile borders.
+The network learns what a classic demosaic gets wrong; the camera's colour matrix and the output
+gamma are exact functions of the file's metadata and are applied outside it
+(`deepisp_tf.model.colour` in training, `deepisp_tf.raw.color.camera_to_srgb` and the runtime's
+look-up tables at inference), so one network serves every camera. Everything above the packed
+resolution runs at a quarter of the output pixels or fewer. The optional metadata input (camera
+matrix and white-balance gains through a small MLP, added as a per-channel bias before the
+ReLUs of the stem, the bottleneck and every decoder level) is off in the presets. The graph is
+flat (the encoder's layers are inlined, not a nested model), fully convolutional, and contains
+no global pooling, so tiles of any size that is a multiple of `spatial_multiple(config)` give
+the same result as the whole image would away from the tile borders.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ ENCODER_STAGE_OUTPUTS = (
 )
 INPUT_BAYER = "bayer"
 INPUT_METADATA = "metadata"
-OUTPUT_SRGB = layers.OUTPUT_LAYER_NAME
+OUTPUT_RGB = layers.OUTPUT_LAYER_NAME
 
 
 def validate_config(config: ModelConfig) -> None:
@@ -95,9 +98,9 @@ def build_model(config: ModelConfig,
 
     Returns:
       A model with inputs `bayer` [B, H, W, 1] (float32 in [0, 1], white-balanced RGGB mosaic,
-      red at the origin) and, when `config.use_metadata`, `metadata` [B, metadata_size]
-      (camera->sRGB matrix row-major, then white-balance gains), and output `srgb`
-      [B, H, W, 3] (gamma-encoded sRGB in [0, 1]).
+      red at the origin, gamma-encoded) and, when `config.use_metadata`, `metadata`
+      [B, metadata_size] (camera->sRGB matrix row-major, then white-balance gains), and output
+      `rgb` [B, H, W, 3] (white-balanced camera RGB, gamma-encoded, in [0, 1]).
 
     Raises:
       ValueError: if `config` or `tile_size` is invalid.
@@ -133,8 +136,7 @@ def build_model(config: ModelConfig,
         up = layers.upsample(x, filters, config.upsampling, name)
         x = layers.add_relu([up, skip, *metadata_bias(filters, f"{name}_cond")], f"{name}_fuse")
         x = layers.conv_block(x, filters, config.decoder_block, name)
-    srgb = layers.output_head(x, packed, config.tone_units,
-                              metadata_bias(config.tone_units, "tone_cond"), OUTPUT_SRGB)
-    model = keras.Model(inputs, srgb, name="deepisp_unet")
+    rgb = layers.output_head(x, packed, OUTPUT_RGB)
+    model = keras.Model(inputs, rgb, name="deepisp_unet")
     set_batch_norm_momentum(model, config.bn_momentum)
     return model

@@ -18,7 +18,8 @@ GAMMA_SLOPE = 4.5
 
 
 @functools.lru_cache(maxsize=8)
-def _gamma_params(power: float, slope: float) -> tuple[float, float, float]:
+def gamma_params(power: float = GAMMA_POWER,
+                 slope: float = GAMMA_SLOPE) -> tuple[float, float, float]:
     """Return (toe_out, toe_in, offset) of LibRaw's `gamma_curve` for a power and toe slope.
 
     The toe joins the power segment with continuous value and slope; LibRaw finds the junction
@@ -40,7 +41,7 @@ def _gamma_params(power: float, slope: float) -> tuple[float, float, float]:
 def gamma_compression(linear: np.ndarray, power: float = GAMMA_POWER,
                       slope: float = GAMMA_SLOPE) -> np.ndarray:
     """Apply LibRaw's output gamma to linear values in [0, 1] (any shape)."""
-    _, toe_in, offset = _gamma_params(power, slope)
+    _, toe_in, offset = gamma_params(power, slope)
     x = np.clip(np.asarray(linear, np.float64), 0.0, 1.0)
     curve = np.power(np.maximum(x, toe_in), power) * (1 + offset) - offset
     return np.where(x < toe_in, x * slope, curve)
@@ -49,7 +50,7 @@ def gamma_compression(linear: np.ndarray, power: float = GAMMA_POWER,
 def gamma_expansion(encoded: np.ndarray, power: float = GAMMA_POWER,
                     slope: float = GAMMA_SLOPE) -> np.ndarray:
     """Invert `gamma_compression`: encoded values in [0, 1] back to linear (any shape)."""
-    toe_out, _, offset = _gamma_params(power, slope)
+    toe_out, _, offset = gamma_params(power, slope)
     y = np.clip(np.asarray(encoded, np.float64), 0.0, 1.0)
     curve = np.power((np.maximum(y, toe_out) + offset) / (1 + offset), 1 / power)
     return np.where(y < toe_out, y / slope, curve)
@@ -92,3 +93,15 @@ def denormalize(normalized: np.ndarray, pattern: str, black_levels: np.ndarray,
 def apply_matrix(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Return `matrix @ pixel` for every pixel of an [H, W, 3] image."""
     return np.einsum("ij,hwj->hwi", np.asarray(matrix, np.float32), image.astype(np.float32))
+
+
+def camera_to_srgb(rgb: np.ndarray, cam_to_srgb: np.ndarray) -> np.ndarray:
+    """Map the network's gamma camera RGB [H, W, 3] to gamma sRGB [H, W, 3] float32 in [0, 1].
+
+    `gamma_compression(clip(cam_to_srgb @ gamma_expansion(rgb), 0, 1))`: the colour matrix and
+    output curve of LibRaw's render, applied to a white-balanced, demosaicked camera image
+    (the reference implementation of what `deepisp_tf.model.colour` does in training and the
+    runtime does with look-up tables).
+    """
+    linear = apply_matrix(gamma_expansion(rgb).astype(np.float32), cam_to_srgb)
+    return gamma_compression(linear).astype(np.float32)

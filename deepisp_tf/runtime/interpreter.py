@@ -1,7 +1,7 @@
 """A LiteRT interpreter for one ISP model: delegate choice, tensor lookup, (de)quantization.
 
 `Runner` opens a `.tflite` of the model contract (input `bayer` [1, h, w, 1], optional input
-`metadata` [1, 12], output `srgb` [1, h, w, 3]) on a chosen delegate and runs one tile at a
+`metadata` [1, 12], output `rgb` [1, h, w, 3]) on a chosen delegate and runs one tile at a
 time. Int8/uint8 inputs and outputs are quantized and dequantized with each tensor's own
 parameters, so callers always pass and get float32.
 
@@ -236,17 +236,17 @@ class Runner:
         self._bind_tensors()
 
     def _bind_tensors(self) -> None:
-        """Find the bayer/metadata inputs and the srgb output (by name, then by rank)."""
+        """Find the bayer/metadata inputs and the rgb output (by name, then by rank)."""
         signatures = self._interpreter._get_full_signature_list()  # pylint: disable=W0212
         signature = next(iter(signatures.values()), {"inputs": {}, "outputs": {}})
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         self._bayer = _find(inputs, signature["inputs"], "bayer", 4)
         self._metadata = _find(inputs, signature["inputs"], "metadata", 2)
-        self._srgb = _find(outputs, signature["outputs"], "srgb", 4)
-        if self._bayer is None or self._srgb is None:
+        self._rgb = _find(outputs, signature["outputs"], "rgb", 4)
+        if self._bayer is None or self._rgb is None:
             raise ValueError(
-                f"{self.model_path}: no `bayer` [1, h, w, 1] input or `srgb` [1, h, w, 3] "
+                f"{self.model_path}: no `bayer` [1, h, w, 1] input or `rgb` [1, h, w, 3] "
                 f"output (inputs {[d['name'] for d in inputs]}, outputs "
                 f"{[d['name'] for d in outputs]})")
         shape = tuple(int(d) for d in self._bayer["shape"])
@@ -268,8 +268,8 @@ class Runner:
 
     @property
     def io_dtypes(self) -> dict[str, np.dtype]:
-        """dtype of each bound tensor ("bayer", "metadata", "srgb") as stored in the model."""
-        tensors = {"bayer": self._bayer, "metadata": self._metadata, "srgb": self._srgb}
+        """dtype of each bound tensor ("bayer", "metadata", "rgb") as stored in the model."""
+        tensors = {"bayer": self._bayer, "metadata": self._metadata, "rgb": self._rgb}
         return {name: np.dtype(d["dtype"]) for name, d in tensors.items() if d is not None}
 
     def run(self, bayer_tile: np.ndarray, metadata: np.ndarray | None = None) -> np.ndarray:
@@ -293,8 +293,8 @@ class Runner:
             self._interpreter.set_tensor(self._metadata["index"],
                                          quantize(values, self._metadata))
         self._interpreter.invoke()
-        out = self._interpreter.get_tensor(self._srgb["index"])
-        return dequantize(out, self._srgb).reshape(height, width, -1)
+        out = self._interpreter.get_tensor(self._rgb["index"])
+        return dequantize(out, self._rgb).reshape(height, width, -1)
 
     def ops(self) -> list[OpInfo]:
         """List the model's operators and whether each runs inside a delegate kernel.

@@ -81,10 +81,11 @@ def plan_record(record: RawRecord, tile: int, overlap: int) -> ImagePlan:
 
 
 def iter_tiles(plan: ImagePlan) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield (grid row, grid col, normalized RGGB tile [tile, tile] float32) in row-major order.
+    """Yield (grid row, grid col, model input tile [tile, tile] float32) in row-major order.
 
-    A tile at canonical offset (y, x) reads mosaic rows y - top .. with reflection, which is
-    exactly `cfa.canonicalize(normalize(mosaic))[y:y+tile, x:x+tile]` inside the canonical
+    The model's input is the normalized RGGB mosaic, gamma-encoded. A tile at canonical offset
+    (y, x) reads mosaic rows y - top .. with reflection, which is exactly
+    `cfa.canonicalize(normalize(mosaic))[y:y+tile, x:x+tile]` inside the canonical
     mosaic (and a CFA-preserving reflection past it), without a full-frame float copy.
     """
     record, (top, left, _, _), grid = plan.record, plan.padding, plan.grid
@@ -92,8 +93,9 @@ def iter_tiles(plan: ImagePlan) -> Iterator[tuple[int, int, np.ndarray]]:
     for row, y in enumerate(grid.ys):
         for col, x in enumerate(grid.xs):
             window = tiling.extract_tile(record.mosaic, y - top, x - left, grid.tile)
-            yield row, col, color.normalize(window, "RGGB", black, record.white_level,
-                                            record.wb_gains)
+            normalized = color.normalize(window, "RGGB", black, record.white_level,
+                                         record.wb_gains)
+            yield row, col, color.gamma_compression(normalized).astype(np.float32)
 
 
 def to_uint16(values: np.ndarray) -> np.ndarray:
@@ -136,6 +138,7 @@ class Assembler:
         self.padding = plan.padding
         self.pixel_aspect = plan.record.pixel_aspect
         self.render_size = tuple(plan.record.render_size)
+        self.cam_to_srgb = np.asarray(plan.record.cam_to_srgb, np.float32)
         self._stitcher = tiling.StripStitcher(plan.grid, 3)
         self._image = np.empty((plan.padding[2], plan.padding[3], 3), np.uint16)
         self.tiles = 0
@@ -146,12 +149,13 @@ class Assembler:
         skip = max(top - first, 0)  # canonical padding rows above the mosaic
         start = first + skip - top  # first mosaic row of the band
         band = cfa.decanonicalize(rows, (skip, left, min(len(rows) - skip, height - start), width))
-        self._image[start:start + len(band)] = to_uint16(band)
+        self._image[start:start + len(band)] = to_uint16(color.camera_to_srgb(band,
+                                                                              self.cam_to_srgb))
 
-    def add(self, row: int, col: int, srgb: np.ndarray) -> None:
-        """Add the model's output [tile, tile, 3] for the tile at grid (row, col)."""
+    def add(self, row: int, col: int, rgb: np.ndarray) -> None:
+        """Add the model's output [tile, tile, 3] (camera RGB) for the tile at grid (row, col)."""
         self.tiles += 1
-        for first, rows in self._stitcher.add(row, col, srgb):
+        for first, rows in self._stitcher.add(row, col, rgb):
             self._write(first, rows)
 
     def finish(self) -> np.ndarray:
