@@ -265,12 +265,16 @@ def quickstart() -> ExperimentConfig:
 def default() -> ExperimentConfig:
     return ExperimentConfig(
         name="default",
-        description="The shipped model: synthetic set plus real RAW files, whole cameras held out.",
-        command=("python -m tools.train --config=default --data=runs/default/data "
-                 "--workdir=runs/default/train"),
-        data=DataConfig(tile_size=258, tile_stride=256, crop_size=256, max_tiles_per_file=48),
-        model=ModelConfig(alpha=0.35),
-        train=TrainConfig(batch_size=8, epochs=30, steps_per_epoch=200, validation_steps=20),
+        description=("The shipped model: the synthetic set plus real RAW files, whole cameras "
+                     "held out for validation and test (README, model card)."),
+        command=("python -m tools.train --config=default "
+                 "--data=runs/default/real,runs/default/synth --workdir=runs/default/train"),
+        data=DataConfig(tile_size=130, tile_stride=64, crop_size=128, max_tiles_per_file=400),
+        model=ModelConfig(alpha=0.35, encoder_stages=4, decoder_filters=(48, 32, 24, 16),
+                          bn_momentum=0.9),
+        train=TrainConfig(batch_size=16, epochs=20, steps_per_epoch=100, validation_steps=16,
+                          learning_rate=3e-3, decay_epochs=5),
+        synthetic=SyntheticConfig(variants_per_image=8),   # 80 DNGs
     )
 
 
@@ -283,7 +287,7 @@ def zrr() -> ExperimentConfig:
                  "--workdir=runs/zrr/train"),
         data=DataConfig(tile_size=448, tile_stride=448, crop_size=256, max_tiles_per_file=1,
                         val_fraction=0.0, test_fraction=0.0),
-        model=ModelConfig(alpha=0.5, use_metadata=False),
+        model=ModelConfig(alpha=0.5),
         train=TrainConfig(batch_size=16, epochs=30, steps_per_epoch=1000, validation_steps=50),
         synthetic=SyntheticConfig(min_side=464),   # only if synthetic data is mixed in
     )

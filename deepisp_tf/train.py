@@ -72,21 +72,27 @@ class RunSummary:
 
 
 def check_dataset(data_dir: str, config: ExperimentConfig) -> None:
-    """Raise TrainingDataError unless `data_dir` has train and val shards this config can crop."""
-    if not os.path.isdir(data_dir):
-        raise TrainingDataError(f"{data_dir}: dataset folder does not exist "
-                                "(run tools.prepare_data first)")
+    """Raise TrainingDataError unless the dataset(s) have train and val shards it can crop.
+
+    `data_dir` is one prepared folder or several, comma-separated (`pipeline.data_dirs`).
+    """
+    folders = pipeline.data_dirs(data_dir)
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise TrainingDataError(f"{folder}: dataset folder does not exist "
+                                    "(run tools.prepare_data first)")
     for split in ("train", "val"):
         try:
-            pipeline.shard_files(data_dir, split)
+            pipeline.shard_files(folders, split)
         except ValueError as error:
             raise TrainingDataError(str(error)) from None
-    tile = ((prepare.load_manifest(data_dir) or {}).get("settings") or {}).get("tile_size")
     needed = config.data.crop_size + (2 if config.data.augment else 0)
-    if tile is not None and tile < needed:
-        raise TrainingDataError(
-            f"{data_dir}: tiles are {tile} px, config {config.name!r} crops {needed} px "
-            f"(prepare the data with --config={config.name})")
+    for folder in folders:
+        tile = ((prepare.load_manifest(folder) or {}).get("settings") or {}).get("tile_size")
+        if tile is not None and tile < needed:
+            raise TrainingDataError(
+                f"{folder}: tiles are {tile} px, config {config.name!r} crops {needed} px "
+                f"(prepare the data with --config={config.name})")
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -369,7 +375,8 @@ def train(config: ExperimentConfig, data_dir: str, workdir: str, *, strategy: st
     started = time.perf_counter()
     distribution = make_strategy(strategy)  # first: collective ops must precede other TF work
     config.validate()
-    data_dir, workdir = os.path.abspath(data_dir), os.path.abspath(workdir)
+    data_dir = ",".join(os.path.abspath(folder) for folder in pipeline.data_dirs(data_dir))
+    workdir = os.path.abspath(workdir)
     check_dataset(data_dir, config)
     previous = read_json(os.path.join(workdir, RUN_FILE))
     if previous and previous.get("complete") and os.path.isfile(io.model_path(workdir)):

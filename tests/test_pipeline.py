@@ -50,17 +50,17 @@ def _eager_and_mapped(fn, *args):
     return eager, mapped
 
 
-def test_normalize_matches_numpy_normalize_eagerly_and_in_map():
+def test_normalize_matches_numpy_normalize_and_gamma_eagerly_and_in_map():
     serialized = tf.constant(_example(3, white=30000.0))
 
     def fn(value):
         return pipeline.normalize(tfrecord.parse_example(value))
 
     mosaic, target = _coded_tile(3)
-    expected = color.normalize(mosaic, "RGGB", np.array([[64, 60], [62, 64]]), 30000.0,
-                               np.array([2.0, 1.0, 1.5]))
+    expected = color.gamma_compression(color.normalize(
+        mosaic, "RGGB", np.array([[64, 60], [62, 64]]), 30000.0, np.array([2.0, 1.0, 1.5])))
     for bayer, metadata, out_target in _eager_and_mapped(fn, serialized):
-        np.testing.assert_allclose(bayer.numpy()[..., 0], expected, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(bayer.numpy()[..., 0], expected, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(metadata.numpy(), [1, 0, 0, 0, 1, 0, 0, 0, 1, 2, 1, 1.5])
         np.testing.assert_allclose(out_target.numpy(), target / 65535.0, rtol=1e-6)
 
