@@ -23,6 +23,7 @@ import numpy as np
 
 from deepisp_tf.config import DataConfig, OptimizeConfig
 from deepisp_tf.data.pipeline import make_dataset
+from deepisp_tf.model import colour
 from deepisp_tf.model.layers import is_prunable, quantize_scope
 from deepisp_tf.tf_env import keras, tf
 

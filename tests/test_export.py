@@ -59,7 +59,7 @@ def keras_model(workdir):
 
 @pytest.fixture(scope="module")
 def val_tiles(data_dir):
-    return export.validation_tiles(data_dir, tiny.TINY, 4, tiny.CROP, with_metadata=True)
+    return export.validation_tiles(data_dir, tiny.TINY, 4, tiny.CROP)
 
 
 def entries(report):

@@ -61,7 +61,7 @@ def train_tiny(data_dir: str, steps: int = 40) -> keras.Model:
     """Build the tiny model at the crop size and train it for `steps` L1 steps."""
     tf.keras.utils.set_random_seed(0)
     model = build_model(TINY.model, CROP)
-    dataset = optimize.train_dataset(data_dir, TINY.data, FAST_OPTIMIZE, with_metadata=True)
+    dataset = optimize.train_dataset(data_dir, TINY.data, FAST_OPTIMIZE)
     optimize.fine_tune(model, dataset, steps, 3e-3)
     return model
 
@@ -78,7 +78,7 @@ def trained(data_dir):
 
 @pytest.fixture(scope="module")
 def train_batches(data_dir):
-    return optimize.train_dataset(data_dir, TINY.data, FAST_OPTIMIZE, with_metadata=True)
+    return optimize.train_dataset(data_dir, TINY.data, FAST_OPTIMIZE)
 
 
 @pytest.fixture(scope="module")
