@@ -136,9 +136,9 @@ def test_workdir_model_is_rebuilt_at_the_requested_tile(workdir):
     dynamic = build_model(TINY.model)
     dynamic.set_weights(saved.get_weights())
     rng = np.random.default_rng(1)
-    tile, meta = rng.uniform(0, 1, (64, 64)).astype(np.float32), rng.uniform(0, 2, 12)
-    expected = dynamic([tile[None, :, :, None], meta[None].astype(np.float32)])[0]
-    np.testing.assert_allclose(runner.run(tile, meta), expected, atol=1e-5)
+    tile = rng.uniform(0, 1, (64, 64)).astype(np.float32)
+    expected = dynamic(tile[None, :, :, None])[0]
+    np.testing.assert_allclose(runner.run(tile), expected, atol=1e-5)
     assert info["params"] > 0
     with pytest.raises(ValueError, match="multiple of 8"):
         evaluate.open_keras(workdir, 60)

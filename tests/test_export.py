@@ -72,10 +72,10 @@ def test_every_variant_converts_and_loads_in_litert_with_the_named_signature(exp
     assert set(entries(report)) == set(EXPORT_VARIANTS)
     for entry in report["variants"]:
         runner = Runner(os.path.join(output, entry["file"]))
-        assert runner.tile_shape == SHAPE and runner.has_metadata
+        assert runner.tile_shape == SHAPE and not runner.has_metadata
         signature = runner._interpreter._get_full_signature_list()["serving_default"]
-        assert set(signature["inputs"]) == {"bayer", "metadata"}
-        assert set(signature["outputs"]) == {"srgb"}
+        assert set(signature["inputs"]) == {"bayer"}
+        assert set(signature["outputs"]) == {"rgb"}
 
 
 @pytest.mark.parametrize("variant", ["float32", "float16", "dynamic", "int8", "int8_per_tensor"])
@@ -84,11 +84,11 @@ def test_float_model_variants_match_the_keras_model_within_their_tolerance(
     output, report = exported
     runner = Runner(os.path.join(output, entries(report)[variant]["file"]))
     mode = export.VARIANTS[variant][1]
-    for bayer, metadata, _ in val_tiles:
-        expected = np.asarray(keras_model([bayer[None, ..., None], metadata[None]]))[0]
-        assert psnr(runner.run(bayer, metadata), expected) >= export.PARITY_MIN_PSNR_DB[mode]
+    for bayer, _, _ in val_tiles:
+        expected = np.asarray(keras_model(bayer[None, ..., None]))[0]
+        assert psnr(runner.run(bayer), expected) >= export.PARITY_MIN_PSNR_DB[mode]
     if variant == "float32":
-        np.testing.assert_allclose(runner.run(bayer, metadata), expected, atol=1e-4)
+        np.testing.assert_allclose(runner.run(bayer), expected, atol=1e-4)
 
 
 def test_report_parity_holds_for_every_variant_against_its_own_keras_model(exported):
@@ -184,18 +184,16 @@ def test_fixed_shape_rebuild_converts_other_shapes_and_integer_io(keras_model, t
     path.write_bytes(export.convert_model(model, "float32"))
     runner = Runner(path)
     rng = np.random.default_rng(0)
-    bayer, metadata = rng.uniform(0, 1, (16, 48)).astype(np.float32), np.eye(3).ravel()
-    metadata = np.concatenate([metadata, np.ones(3)]).astype(np.float32)
-    expected = np.asarray(model([bayer[None, ..., None], metadata[None]]))[0]
+    bayer = rng.uniform(0, 1, (16, 48)).astype(np.float32)
+    expected = np.asarray(model(bayer[None, ..., None]))[0]
     assert runner.tile_shape == (16, 48)
-    np.testing.assert_allclose(runner.run(bayer, metadata), expected, atol=1e-4)
+    np.testing.assert_allclose(runner.run(bayer), expected, atol=1e-4)
 
-    samples = [[rng.uniform(0, 1, (1, 16, 48, 1)).astype(np.float32), metadata[None]]
-               for _ in range(4)]
+    samples = [[rng.uniform(0, 1, (1, 16, 48, 1)).astype(np.float32)] for _ in range(4)]
     path.write_bytes(export.convert_model(model, "int8", lambda: iter(samples), "uint8"))
     runner = Runner(path)
-    assert runner.io_dtypes["bayer"] == np.uint8 and runner.io_dtypes["srgb"] == np.uint8
-    assert psnr(runner.run(bayer, metadata), expected) >= export.PARITY_MIN_PSNR_DB["int8"]
+    assert runner.io_dtypes["bayer"] == np.uint8 and runner.io_dtypes["rgb"] == np.uint8
+    assert psnr(runner.run(bayer), expected) >= export.PARITY_MIN_PSNR_DB["int8"]
 
 
 def test_shapes_the_model_cannot_take_are_refused_before_any_work(workdir, tmp_path):
