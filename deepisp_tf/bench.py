@@ -2,7 +2,8 @@
 
 File mode, on the same RAW files in one run:
   (a) serial      decode -> tiles -> invoke -> blend, one file at a time, one thread;
-  (b) concurrent  `runtime.Engine`: preprocessing threads || interpreter, swept over `workers`;
+  (b) concurrent  `runtime.Engine`: preprocessing threads || `interpreters` interpreter threads,
+                  swept over `workers`;
   (c) rawpy       the reference render (DESIGN §2.1) of the same files, with as many threads.
 Each reports images/s, megapixels/s, per-image and per-tile latency (p50/p90/p99), time per
 stage, CPU utilization and peak RSS; the summary gives the speed-up of (b) over (a) and the
@@ -52,9 +53,10 @@ class Settings:
       model: the .tflite.
       delegate: xnnpack, none, gpu, nnapi or external:PATH.
       delegate_fallback: fall back to the CPU when the delegate fails.
-      threads: interpreter threads (None: LiteRT's default).
+      threads: threads of each interpreter (None: LiteRT's default).
       workers: preprocessing thread counts to sweep (the concurrent mode).
-      overlap: tile overlap (None: tile / 8).
+      interpreters: interpreter threads of the concurrent mode, each with a copy of the model.
+      overlap: tile overlap (None: tile / 16).
       queue_size: tiles buffered between preprocessing and the interpreter.
       repeats: file mode runs every mode this many times and keeps each one's fastest run.
     """
@@ -64,6 +66,7 @@ class Settings:
     delegate_fallback: bool = False
     threads: int | None = None
     workers: tuple[int, ...] = (1, 2)
+    interpreters: int = 1
     overlap: int | None = None
     queue_size: int = 16
     repeats: int = 1
@@ -128,11 +131,12 @@ def _mode_report(mode: str, workers: int, results: list[Any], measurement: Any,
 
 
 def run_pipeline(runner: Runner, paths: Sequence[str], *, serial: bool, workers: int = 1,
-                 overlap: int | None = None, queue_size: int = 16) -> dict[str, Any]:
+                 interpreters: int = 1, overlap: int | None = None,
+                 queue_size: int = 16) -> dict[str, Any]:
     """Render `paths` with the model, serially or concurrently; return the mode's report."""
     times = StageTimes()
-    engine = Engine(runner, overlap=overlap, workers=workers, queue_size=queue_size,
-                    serial=serial, times=times)
+    engine = Engine(runner, overlap=overlap, workers=workers, interpreters=interpreters,
+                    queue_size=queue_size, serial=serial, times=times)
     results, failures = [], []
     with measure() as measurement:
         for result in engine.run(paths):
@@ -169,7 +173,8 @@ def run_reference(paths: Sequence[str], workers: int = 1) -> dict[str, Any]:
 
 
 def memory_probe_child(model: str, path: str, delegate: str, threads: int | None,
-                       workers: int, overlap: int | None) -> dict[str, Any]:
+                       workers: int, overlap: int | None, interpreters: int = 1
+                       ) -> dict[str, Any]:
     """Render one file with the concurrent engine; return peak RSS and time (the probe's body).
 
     Runs in a fresh process (see `memory_probe`), so the peak is that of this one frame.
@@ -177,7 +182,8 @@ def memory_probe_child(model: str, path: str, delegate: str, threads: int | None
     runner = Runner(model, delegate=delegate, threads=threads)
     baseline = peak_rss_bytes()
     started = time.perf_counter()
-    result = next(Engine(runner, workers=workers, overlap=overlap).run([path]))
+    result = next(Engine(runner, workers=workers, overlap=overlap,
+                         interpreters=interpreters).run([path]))
     if not result.ok:
         raise RuntimeError(f"memory probe failed: {result.error}")
     height, width = result.image.shape[:2]
@@ -200,7 +206,8 @@ def memory_probe(settings: Settings, megapixels: float, workdir: str | None = No
         frames.write_synthetic_dng(path, megapixels)
         arguments = json.dumps({"model": settings.model, "path": path,
                                 "delegate": settings.delegate, "threads": settings.threads,
-                                "workers": 1, "overlap": settings.overlap})
+                                "workers": 1, "overlap": settings.overlap,
+                                "interpreters": settings.interpreters})
         code = ("import json, sys; from deepisp_tf import bench; "
                 "print(json.dumps(bench.memory_probe_child(**json.loads(sys.argv[1]))))")
         repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -234,6 +241,7 @@ def benchmark_files(paths: Sequence[str], settings: Settings,
         runs = [run_pipeline(runner, paths, serial=True, overlap=settings.overlap)]
         for workers in settings.workers:
             runs.append(run_pipeline(runner, paths, serial=False, workers=workers,
+                                     interpreters=settings.interpreters,
                                      overlap=settings.overlap, queue_size=settings.queue_size))
         for workers in settings.workers:
             runs.append(run_reference(paths, workers))
@@ -294,10 +302,10 @@ def benchmark_model(settings: Settings, path: str, runs: int = 20, warmup: int =
     rng = np.random.default_rng(0)
     metadata = np.concatenate([np.eye(3).ravel(), [2.0, 1.0, 1.6]]).astype(np.float32)
     metadata = metadata if runner.has_metadata else None
-    tile = rng.uniform(0, 1, (height, width)).astype(np.float32)
+    tile = runner.input_quantization.quantize(rng.uniform(0, 1, (height, width)))
     times = StageTimes()
     for _ in range(warmup):
-        runner.run(tile, metadata)
+        runner.invoke(tile, metadata)
     for _ in range(runs):
         pipeline.run_tile(runner, tile, metadata, times)
     record = frames.synthetic_record(*frame)
@@ -464,8 +472,11 @@ def format_markdown(report: dict[str, Any]) -> str:
              f"average {host['load_average'][0]:.1f} at the start), Python "
              f"{host['python']}, ai-edge-litert {host['ai_edge_litert']}, rawpy "
              f"{host['rawpy']} (LibRaw {host['libraw']}).",
-             f"Settings: delegate {settings['delegate']}, interpreter threads "
-             f"{settings['threads'] or 'default'}, overlap {settings['overlap'] or 'tile / 8'}"
+             f"Settings: delegate {settings['delegate']}, threads per interpreter "
+             f"{settings['threads'] or 'default'}"
+             + (f", {settings.get('interpreters', 1)} interpreters (concurrent mode)"
+                if report["kind"] == "files" else "")
+             + f", overlap {settings['overlap'] or 'tile / 16'}"
              + (f", best of {settings['repeats']} run(s) per mode." if report["kind"] == "files"
                 else "."),
              ""]

@@ -112,7 +112,7 @@ def fixed_shape_model(model: keras.Model, height: int, width: int) -> keras.Mode
 
     Args:
       model: a Functional model of the contract, at any or dynamic spatial size.
-      height: H of the `bayer` input (and of the `srgb` output).
+      height: H of the `bayer` input (and of the `rgb` output).
       width: W.
 
     Returns:
@@ -131,7 +131,7 @@ def fixed_shape_model(model: keras.Model, height: int, width: int) -> keras.Mode
 
 
 def _serving_function(model: keras.Model) -> Any:
-    """Return the concrete function `bayer` (+ `metadata`) -> {`srgb`} of a batch-1 model."""
+    """Return the concrete function `bayer` (+ `metadata`) -> {`rgb`} of a batch-1 model."""
     specs = [tf.TensorSpec(t.shape, tf.float32, name=t.name.split(":")[0]) for t in model.inputs]
     names = [spec.name for spec in specs]
     if names[0] != INPUT_BAYER or names[1:] not in ([], [INPUT_METADATA]):
@@ -159,7 +159,7 @@ def convert_model(model: keras.Model, mode: str,
       io_type: "float", "int8" or "uint8" inputs/outputs for the integer modes.
 
     Returns:
-      The .tflite bytes, signature `serving_default` (bayer[, metadata] -> srgb).
+      The .tflite bytes, signature `serving_default` (bayer[, metadata] -> rgb).
     """
     if mode not in PARITY_MIN_PSNR_DB:
         raise ValueError(f"unknown conversion mode {mode!r}; one of {sorted(PARITY_MIN_PSNR_DB)}")

@@ -23,9 +23,10 @@ LATENCY_KEYS = {"p50", "p90", "p99", "mean"}
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench_models")
-    return {"float": tflite_fixtures.write_model(folder, (64, 64), name="tiny_float32.tflite"),
+    return {"float": tflite_fixtures.write_model(folder, (64, 64), with_metadata=False,
+                                                 name="tiny_float32.tflite"),
             "int8": tflite_fixtures.write_model(folder, (64, 64), int8="int8",
-                                                name="tiny_int8.tflite"),
+                                                with_metadata=False, name="tiny_int8.tflite"),
             "folder": str(folder)}
 
 
@@ -39,7 +40,8 @@ def raw_dir(tmp_path_factory):
 
 
 def test_file_benchmark_report_has_every_section(models, raw_dir, tmp_path):
-    settings = bench.Settings(model=models["float"], threads=1, workers=(1, 2), overlap=8)
+    settings = bench.Settings(model=models["float"], threads=1, workers=(1, 2), interpreters=2,
+                              overlap=8)
     paths = bench.list_inputs(raw_dir)
     report = bench.benchmark_files(paths, settings, memory_megapixels=0.2)
     tiles = sum(len(pipeline.plan_record(read_raw(path), 64, 8).grid) for path in paths)
@@ -104,7 +106,7 @@ def test_model_mode_times_every_model_and_reports_broken_ones(models, tmp_path):
         row = rows[name]
         assert set(row["tile_latency_ms"]) == LATENCY_KEYS and row["frame"] == [1080, 1920]
         assert row["tiles_per_frame"] == len(pipeline.plan_record(
-            frames.synthetic_record(1080, 1920), 64, 8).grid)
+            frames.synthetic_record(1080, 1920), 64, pipeline.default_overlap(64)).grid)
         assert row["frame_latency_ms"]["p50"] > row["tile_latency_ms"]["p50"]
     paths = bench.write_report(report, str(tmp_path / "report"))
     assert [os.path.basename(p) for p in paths] == list(bench.MODEL_REPORT_FILES)

@@ -21,7 +21,7 @@ from deepisp_tf.runtime.batch import collect_inputs, plan_outputs
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return tflite_fixtures.write_model(tmp_path_factory.mktemp("infer_model"), (64, 64),
-                                       kind="packed")
+                                       kind="packed", with_metadata=False)
 
 
 def _write_dng(path, pattern="RGGB", size=(130, 170), seed=0):
@@ -77,7 +77,14 @@ def test_png_tiff_and_jpg_outputs_hold_the_same_image(model, raw_folder, tmp_pat
     jpg = cv2.imread(images["jpg"], cv2.IMREAD_UNCHANGED)[..., ::-1]
     assert png.dtype == tiff.dtype == np.uint16 and jpg.dtype == np.uint8
     np.testing.assert_array_equal(png, tiff)
-    assert np.abs(jpg.astype(int) - output.to_uint8(png).astype(int)).mean() < 3
+    # JPEG (4:2:0, quality 95) keeps the picture, not the pixel noise: compare 8x8 block means.
+    assert np.abs(_block_means(jpg) - _block_means(output.to_uint8(png))).mean() < 1
+
+
+def _block_means(image: np.ndarray, block: int = 8) -> np.ndarray:
+    height, width = (side // block * block for side in image.shape[:2])
+    return image[:height, :width].astype(np.float64).reshape(
+        height // block, block, width // block, block, -1).mean(axis=(1, 3))
 
 
 def test_outputs_never_overwrite_inputs_or_each_other(tmp_path):
@@ -114,16 +121,15 @@ def test_default_model_path_finds_model_and_config_or_says_what_is_missing(tmp_p
     assert default_model_path(tmp_path) == str(tmp_path / "tile_int8.tflite")
 
 
-def test_cli_without_model_says_no_default_model_ships(raw_folder, tmp_path):
+def test_cli_without_model_renders_with_the_shipped_default_model(raw_folder, tmp_path):
     try:
         default_model_path()
-        pytest.skip("a default model ships now")
     except NoDefaultModelError:
-        pass
-    completed = _run_cli(f"--output={tmp_path / 'out'}", str(raw_folder))
-    assert completed.returncode != 0
-    assert "no trained default model ships with this package yet" in completed.stderr
-    assert "--model" in completed.stderr
+        pytest.skip("no default model ships (yet): the error is tested above")
+    completed = _run_cli(f"--output={tmp_path / 'out'}", str(raw_folder / "b.dng"))
+    assert completed.returncode == 0, completed.stderr
+    image = cv2.imread(str(tmp_path / "out" / "b.png"), cv2.IMREAD_UNCHANGED)
+    assert image.dtype == np.uint16 and image.shape == (96, 140, 3)
 
 
 def test_cli_renders_batch_and_fails_only_when_every_file_fails(model, raw_folder, tmp_path):

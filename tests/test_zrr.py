@@ -9,6 +9,7 @@ import pytest
 
 from deepisp_tf.config import DataConfig
 from deepisp_tf.data import pipeline, zrr
+from deepisp_tf.raw import color
 
 SIZE = zrr.PATCH_SIZE
 
@@ -56,8 +57,9 @@ def test_prepare_writes_train_val_test_with_pynet_normalization(zrr_root, tmp_pa
                                                      training=False)))
     raw = cv2.imread(os.path.join(zrr_root, "test", "huawei_raw", "0.png"), cv2.IMREAD_UNCHANGED)
     crop = raw[96:352, 96:352] / 1020.0  # PyNET: raw / (4 * 255); centre crop of 256
-    np.testing.assert_allclose(inputs["bayer"].numpy()[0, ..., 0], np.clip(crop, 0, 1),
-                               rtol=1e-6)
+    np.testing.assert_allclose(inputs["bayer"].numpy()[0, ..., 0],  # then the input gamma
+                               color.gamma_compression(np.clip(crop, 0, 1)), rtol=1e-5,
+                               atol=1e-6)
     np.testing.assert_allclose(target.numpy()[0].reshape(-1, 3).mean(0) * 255,
                                (40, 128, 200), atol=2)
 

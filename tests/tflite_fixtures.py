@@ -1,16 +1,22 @@
 """Tiny fully convolutional tf_keras models converted to .tflite, for the runtime tests.
 
-Every model follows the project's model contract: input `bayer` [1, h, w, 1] float32, optional
-input `metadata` [1, 12] float32, output `srgb` [1, h, w, 3] in [0, 1]. The same weights can be
-converted at several input sizes (`size=`), so a whole-image model and a tile model compute the
-same function. Kinds (`kind=`):
+Every model follows the project's model contract: input `bayer` [1, h, w, 1] float32 (the
+gamma-encoded, white-balanced RGGB mosaic), optional input `metadata` [1, 12] float32 (the
+presets have none: pass `with_metadata=False`; the default True is kept for older callers),
+output `rgb` [1, h, w, 3] in [0, 1] (gamma camera RGB). The same
+weights can be converted at several input sizes (`size=`), so a whole-image model and a tile
+model compute the same function. Kinds (`kind=`):
   "conv"    two 3x3 convolutions: receptive field 5x5 (radius 2), translation-equivariant.
   "packed"  2x2 stride-2 convolution (like the real model's packing), a 3x3 convolution at half
             resolution, 2x2 stride-2 transposed convolution: NOT equivariant to 1-pixel shifts,
             so a Bayer phase error changes its output; radius 3, tile-border effects within 2
             pixels of a tile edge. Sizes must be even.
-  "gray"    the normalized mosaic copied to the three channels (a 1x1 convolution of ones, no
+  "gray"    the input mosaic copied to the three channels (a 1x1 convolution of ones, no
             activation): lets tests check where every output pixel comes from.
+  "unet"    the input as grey RGB plus a residual (packing, three stride-2 levels down to
+            1/16 and back with skip connections), clipped to [0, 1] like the real network: a
+            receptive field of ~100 pixels, so tile borders change the output near them
+            (seam tests). Sizes must be multiples of 16.
 
 TensorFlow is imported lazily and only through `deepisp_tf.tf_env`, and only here in the tests:
 the runtime itself never imports it.
@@ -24,12 +30,36 @@ from typing import Any
 import numpy as np
 
 RECEPTIVE_RADIUS = 2
-KINDS = ("conv", "packed", "gray")
+KINDS = ("conv", "packed", "gray", "unet")
 
 
 def _tf() -> tuple[Any, Any]:
     from deepisp_tf.tf_env import keras, tf  # pylint: disable=import-outside-toplevel
     return tf, keras
+
+
+def _unet(bayer: Any, keras: Any, init: Any) -> Any:
+    """Return the "unet" kind's input as grey RGB plus a residual [1, h, w, 3] (h, w multiples
+    of 16), before the clip to [0, 1]."""
+    x = keras.layers.Conv2D(8, 2, strides=2, activation="relu", kernel_initializer=init,
+                            name="pack")(bayer)
+    skips = []
+    for level in range(3):
+        skips.append(x)
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu",
+                                kernel_initializer=init, name=f"down{level}")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", kernel_initializer=init,
+                            name="bottom")(x)
+    for level in range(3):
+        x = keras.layers.Conv2DTranspose(8, 2, strides=2, kernel_initializer=init,
+                                         name=f"up{level}")(x)
+        x = keras.layers.Add(name=f"skip{level}")([x, skips.pop()])
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu",
+                                kernel_initializer=init, name=f"fuse{level}")(x)
+    residual = keras.layers.Conv2DTranspose(3, 2, strides=2, kernel_initializer=init,
+                                            name="unpack")(x)
+    grey = keras.layers.Concatenate(name="grey")([bayer, bayer, bayer])
+    return keras.layers.Add(name="residual")([grey, residual])
 
 
 def build_keras_model(size: tuple[int, int] | None = None, *, with_metadata: bool = True,
@@ -41,10 +71,10 @@ def build_keras_model(size: tuple[int, int] | None = None, *, with_metadata: boo
       with_metadata: add the `metadata` [1, 12] input (a per-image colour bias; zero for
         "gray").
       seed: seed of the weights; equal seeds give equal weights at every size.
-      kind: "conv", "packed" or "gray" (see the module docstring).
+      kind: "conv", "packed", "gray" or "unet" (see the module docstring).
 
     Returns:
-      A Functional tf_keras model: bayer [1, h, w, 1] (+ metadata [1, 12]) -> srgb [1, h, w, 3].
+      A Functional tf_keras model: bayer [1, h, w, 1] (+ metadata [1, 12]) -> rgb [1, h, w, 3].
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
@@ -56,6 +86,8 @@ def build_keras_model(size: tuple[int, int] | None = None, *, with_metadata: boo
     if kind == "gray":
         logits = keras.layers.Conv2D(3, 1, kernel_initializer=keras.initializers.Ones(),
                                      bias_initializer=zeros, name="gray")(bayer)
+    elif kind == "unet":
+        logits = _unet(bayer, keras, init)
     elif kind == "packed":
         packed = keras.layers.Conv2D(8, 2, strides=2, activation="relu",
                                      kernel_initializer=init, name="pack")(bayer)
@@ -79,10 +111,12 @@ def build_keras_model(size: tuple[int, int] | None = None, *, with_metadata: boo
             [logits, keras.layers.Reshape((1, 1, 3), name="bias_hw")(bias)])
         inputs.append(metadata)
     if kind == "gray":
-        srgb = keras.layers.Activation("linear", name="srgb")(logits)
+        rgb = keras.layers.Activation("linear", name="rgb")(logits)
+    elif kind == "unet":
+        rgb = keras.layers.ReLU(max_value=1.0, name="rgb")(logits)
     else:
-        srgb = keras.layers.Activation(tf.nn.sigmoid, name="srgb")(logits)
-    return keras.Model(inputs=inputs, outputs=srgb, name=f"tiny_isp_{kind}")
+        rgb = keras.layers.Activation(tf.nn.sigmoid, name="rgb")(logits)
+    return keras.Model(inputs=inputs, outputs=rgb, name=f"tiny_isp_{kind}")
 
 
 def convert(model: Any, *, int8: str | None = None, seed: int = 0) -> bytes:
@@ -126,7 +160,7 @@ def write_model(directory: str | os.PathLike, size: tuple[int, int], *,
       int8: None, "int8" or "uint8" (see `convert`).
       seed: weight seed (same seed, same function at every size).
       name: file name; derived from the arguments when None.
-      kind: "conv", "packed" or "gray".
+      kind: "conv", "packed", "gray" or "unet".
 
     Returns:
       Path of the written .tflite file.

@@ -1,7 +1,8 @@
 """Benchmark the LiteRT runtime on RAW files, or the latency of every .tflite in a folder.
 
   python -m tools.benchmark --input=RAW_DIR --output=REPORT_DIR [--model=PATH] [--threads=N]
-      [--delegate=xnnpack] [--workers=1,2] [--limit=N] [--repeats=N] [--memory_megapixels=100]
+      [--interpreters=N] [--delegate=xnnpack] [--workers=1,2] [--limit=N] [--repeats=N]
+      [--memory_megapixels=100]
   python -m tools.benchmark --model_dir=MODELS_DIR --output=REPORT_DIR [--delegate=...]
 
 File mode runs the same files serially, with preprocessing threads || interpreter (swept over
@@ -24,10 +25,12 @@ flags.DEFINE_string("model", None, "A .tflite (default: the shipped model), or a
 flags.DEFINE_string("model_dir", None, "Folder of .tflite files: model-only mode.")
 flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
 flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
-flags.DEFINE_integer("threads", None, "Interpreter threads (default: LiteRT's).")
+flags.DEFINE_integer("threads", None, "Threads of each interpreter (default: LiteRT's).")
+flags.DEFINE_integer("interpreters", 1, "Interpreters running tiles in parallel in the "
+                     "concurrent mode (try 2 with --threads=1 on a 2-core machine).")
 flags.DEFINE_list("workers", ["1", "2"], "Preprocessing thread counts to sweep.")
 flags.DEFINE_integer("limit", None, "Use only the first N files.")
-flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 8).")
+flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 16).")
 flags.DEFINE_float("memory_megapixels", 0, "Also measure the peak RSS of one synthetic frame "
                    "of this many megapixels in a fresh process (0: skip).")
 flags.DEFINE_integer("repeats", 1, "File mode: run every mode N times, keep the fastest.")
@@ -42,8 +45,8 @@ def main(argv):
     settings = bench.Settings(
         model=FLAGS.model or "", delegate=FLAGS.delegate,
         delegate_fallback=FLAGS.delegate_fallback, threads=FLAGS.threads,
-        workers=tuple(int(w) for w in FLAGS.workers), overlap=FLAGS.overlap,
-        repeats=FLAGS.repeats)
+        workers=tuple(int(w) for w in FLAGS.workers), interpreters=FLAGS.interpreters,
+        overlap=FLAGS.overlap, repeats=FLAGS.repeats)
     try:
         report = bench.run_benchmark(
             settings, input_dir=FLAGS.input, model_dir=FLAGS.model_dir, limit=FLAGS.limit,

@@ -2,6 +2,7 @@
 
   python -m tools.infer --model=model.tflite --output=out/ photo.CR2 more_raws/
   python -m tools.infer --output=out/ --format=tiff --delegate=xnnpack --threads=2 IMG.NEF
+  python -m tools.infer --model=model.tflite --output=out/ --threads=1 --interpreters=2 raws/
 
 Without --model the default model shipped in the package is used. Writes DIR/<stem>.<format>;
 a file that fails is reported and the batch goes on; exits non-zero when every file failed.
@@ -22,9 +23,11 @@ flags.DEFINE_enum("format", "png", list(output.FORMATS),
                   "png: 16-bit RGB; jpg: 8-bit; tiff: 16-bit RGB.")
 flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
 flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
-flags.DEFINE_integer("threads", None, "Interpreter threads (default: LiteRT's).")
+flags.DEFINE_integer("threads", None, "Threads of each interpreter (default: LiteRT's).")
+flags.DEFINE_integer("interpreters", 1, "Interpreters running tiles in parallel (try 2 with "
+                     "--threads=1 on a 2-core machine).")
 flags.DEFINE_integer("workers", 2, "Preprocessing threads (decode, normalize, tile).")
-flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 8).")
+flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 16).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.mark_flag_as_required("output")
 
@@ -41,9 +44,9 @@ def main(argv):
         sys.exit(f"infer: {error}")
     try:
         summary = runtime.infer_files(argv[1:], runner, FLAGS.output, fmt=FLAGS.format,
-                                      workers=FLAGS.workers, overlap=FLAGS.overlap,
-                                      progress=FLAGS.progress)
-    except ValueError as error:  # bad --overlap or --workers
+                                      workers=FLAGS.workers, interpreters=FLAGS.interpreters,
+                                      overlap=FLAGS.overlap, progress=FLAGS.progress)
+    except ValueError as error:  # bad --overlap, --workers or --interpreters
         sys.exit(f"infer: {error}")
     print(runtime.format_summary(summary))
     if summary.all_failed:

@@ -10,7 +10,7 @@ from deepisp_tf.runtime.interpreter import DelegateError, OpInfo, Runner, parse_
 from deepisp_tf.runtime.models import NoDefaultModelError, default_model_path
 from deepisp_tf.runtime.pipeline import infer_record, peak_bytes_estimate
 from deepisp_tf.runtime.tiling import (
-    StripStitcher, TileGrid, blend_weights, stitch_tiles, tile_grid, tile_image)
+    StripStitcher, TileGrid, stitch_tiles, tile_grid, tile_image)
 
 __all__ = [
     "BatchSummary", "Failure", "format_summary", "infer_files",
@@ -18,5 +18,5 @@ __all__ = [
     "DelegateError", "OpInfo", "Runner", "parse_delegate",
     "NoDefaultModelError", "default_model_path",
     "infer_record", "peak_bytes_estimate",
-    "StripStitcher", "TileGrid", "blend_weights", "stitch_tiles", "tile_grid", "tile_image",
+    "StripStitcher", "TileGrid", "stitch_tiles", "tile_grid", "tile_image",
 ]

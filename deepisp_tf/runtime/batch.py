@@ -122,8 +122,9 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_dir: str, *,
-                fmt: str = "png", workers: int = 2, overlap: int | None = None,
-                queue_size: int = 16, progress: bool = True) -> BatchSummary:
+                fmt: str = "png", workers: int = 2, interpreters: int = 1,
+                overlap: int | None = None, queue_size: int = 16,
+                progress: bool = True) -> BatchSummary:
     """Render RAW files with a model and write DIR/<stem>.<fmt> for each.
 
     Args:
@@ -132,6 +133,7 @@ def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_
       output_dir: where to write (created).
       fmt: "png" (16-bit), "jpg" (8-bit) or "tiff" (16-bit).
       workers: preprocessing threads.
+      interpreters: interpreter threads, each with its own copy of the model.
       overlap: tile overlap; None for the default.
       queue_size: tiles buffered between preprocessing and the interpreter.
       progress: show a tqdm progress bar.
@@ -145,8 +147,8 @@ def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_
     targets, refused = plan_outputs(paths, output_dir, fmt)
     summary.failures.extend(refused)
     os.makedirs(output_dir, exist_ok=True)
-    engine = Engine(runner, overlap=overlap, workers=workers, queue_size=queue_size,
-                    times=summary.times)
+    engine = Engine(runner, overlap=overlap, workers=workers, interpreters=interpreters,
+                    queue_size=queue_size, times=summary.times)
     todo = list(targets)
     with _progress(len(todo), progress) as bar:
         for result in engine.run(todo):

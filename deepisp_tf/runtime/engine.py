@@ -1,16 +1,20 @@
-"""Render many RAW files with one model: preprocessing || interpreter || assembly || caller.
+"""Render many RAW files with one model: preprocessing || interpreters || assembly || caller.
 
-    paths --> [workers threads: decode (rawpy releases the GIL), plan, normalize + cut tiles]
+    paths --> [workers threads: decode (rawpy releases the GIL), plan, cut + encode tiles]
           --> tile queue (bounded: `queue_size` tiles)
-          --> [interpreter thread: invoke only (LiteRT releases the GIL)]
-          --> output queue (bounded: `queue_size` tile outputs)
-          --> [assembly thread: blend, crop, stretch]
+          --> [dispatch thread: hands each tile to a pool of `interpreters` threads, each with
+               its own interpreter (LiteRT releases the GIL), keeping the tiles' order]
+          --> output queue (bounded: `queue_size` tile outputs, pending or done)
+          --> [assembly thread: stitch, colour, crop, stretch]
           --> result queue (bounded: 1 image)
           --> the caller, iterating `Engine.run` (e.g. encoding and writing the image)
 
-Memory stays bounded: at most `workers` decoded mosaics, the images being blended, one finished
-image waiting and the one the caller holds. A file that cannot be read gives an
-`InferenceResult` with its error and the run goes on; a model failure stops the run.
+Several single-threaded interpreters working on different tiles use the cores better than one
+interpreter splitting every layer of a small tile across threads (`interpreters=2, threads=1`
+on two cores; tools.benchmark measures both). Memory stays bounded: at most `workers` decoded
+mosaics, the images being stitched, one finished image waiting and the one the caller holds.
+A file that cannot be read gives an `InferenceResult` with its error and the run goes on; a
+model failure stops the run.
 `serial=True` does the same work in the calling thread, one file after another, for
 comparison; both give identical images.
 """
@@ -73,7 +77,7 @@ class _Tile:
     index: int
     row: int
     col: int
-    values: np.ndarray  # the normalized bayer tile, then the model's srgb output
+    values: Any  # the model's input tile, then a Future of its output (as the model stores them)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +122,8 @@ class Engine:
     Attributes:
       runner: the model (`interpreter.Runner`); used by one thread at a time.
       tile, overlap: tiling of every image.
+      interpreters: interpreter threads of a concurrent run (the runner and
+        `interpreters - 1` replicas, opened and warmed up here).
       workers: preprocessing threads.
       queue_size: tiles buffered between preprocessing and the interpreter.
       serial: do everything in the calling thread.
@@ -125,33 +131,43 @@ class Engine:
     """
 
     def __init__(self, runner: pipeline.TileRunner, *, overlap: int | None = None,
-                 workers: int = 2, queue_size: int = 16, serial: bool = False,
-                 times: StageTimes | None = None):
+                 workers: int = 2, interpreters: int = 1, queue_size: int = 16,
+                 serial: bool = False, times: StageTimes | None = None):
         """Set up a run.
 
         Args:
           runner: an opened model.
           overlap: tile overlap (even, <= tile / 2); None: `pipeline.default_overlap(tile)`.
           workers: preprocessing threads (>= 1).
+          interpreters: interpreter threads of a concurrent run (>= 1); more than one needs a
+            runner with `replica()` (`interpreter.Runner`).
           queue_size: bounded tile queue length (>= 1).
           serial: run everything in the calling thread.
           times: accumulator of the time per stage.
         """
-        if workers < 1 or queue_size < 1:
-            raise ValueError(f"workers and queue_size must be >= 1, got {workers}, {queue_size}")
+        if workers < 1 or queue_size < 1 or interpreters < 1:
+            raise ValueError(f"workers, interpreters and queue_size must be >= 1, got "
+                             f"{workers}, {interpreters}, {queue_size}")
+        if interpreters > 1 and not hasattr(runner, "replica"):
+            raise ValueError(f"{type(runner).__name__} cannot open replicas: one interpreter "
+                             "only")
         self.runner = runner
         self.tile = pipeline.square_tile(runner)
         self.overlap = pipeline.default_overlap(self.tile) if overlap is None else overlap
         tiling.check_tile(self.tile, self.overlap)
+        self.quantization = pipeline.runner_quantization(runner)  # (input, output)
         self.workers, self.queue_size, self.serial = workers, queue_size, serial
+        self.interpreters = interpreters
         self.times = times
+        replicas = 0 if serial else interpreters - 1
+        self._runners = [runner] + [self._replica() for _ in range(replicas)]
 
     def _plan(self, path: str) -> pipeline.ImagePlan:
         start = time.perf_counter()
         record = read_raw(path)
         if self.times is not None:
             self.times.add("decode", time.perf_counter() - start)
-        return pipeline.plan_record(record, self.tile, self.overlap)
+        return pipeline.plan_record(record, self.tile, self.overlap, self.quantization[0])
 
     def run(self, paths: Sequence[str | os.PathLike]) -> Iterator[InferenceResult]:
         """Yield one InferenceResult per file: completion order (serial: input order).
@@ -198,10 +214,32 @@ class Engine:
             return
         _put(out, _End(index, path, started), stop)
 
-    def _interpret(self, tiles: queue.Queue, outputs: queue.Queue,
-                   stop: threading.Event) -> None:
-        """Run the interpreter on queued tiles, passing other items through (a thread)."""
+    def _replica(self) -> pipeline.TileRunner:
+        """Open one more copy of the runner's model and run a tile (its first invoke packs the
+        weights, which must not count in the run)."""
+        replica = self.runner.replica()
+        tile = np.zeros((self.tile, self.tile), self.quantization[0].dtype)
+        pipeline.run_tile(replica, tile, np.zeros(12, np.float32) if replica.has_metadata
+                          else None, None)
+        return replica
+
+    def _invoke(self, free: queue.Queue, bayer: np.ndarray, metadata: np.ndarray | None
+                ) -> np.ndarray:
+        """Run one tile on a free runner (a pool thread)."""
+        runner = free.get()
+        try:
+            return pipeline.run_tile(runner, bayer, metadata, self.times)
+        finally:
+            free.put(runner)
+
+    def _dispatch(self, tiles: queue.Queue, outputs: queue.Queue, pool: Any,
+                  stop: threading.Event) -> None:
+        """Hand queued tiles to the interpreter pool, passing every item on in order as a
+        Future of its output (a thread)."""
         metadata: dict[int, np.ndarray | None] = {}
+        free: queue.Queue = queue.Queue()
+        for runner in self._runners:
+            free.put(runner)
         try:
             while True:
                 item = _get(tiles, stop)
@@ -211,9 +249,8 @@ class Engine:
                     metadata[item.index] = (item.plan.metadata if self.runner.has_metadata
                                             else None)
                 elif isinstance(item, _Tile):
-                    srgb = pipeline.run_tile(self.runner, item.values, metadata[item.index],
-                                             self.times)
-                    item = _Tile(item.index, item.row, item.col, srgb)
+                    output = pool.submit(self._invoke, free, item.values, metadata[item.index])
+                    item = _Tile(item.index, item.row, item.col, output)
                 elif isinstance(item, _End):
                     metadata.pop(item.index, None)
                 if not _put(outputs, item, stop):
@@ -234,12 +271,13 @@ class Engine:
                     _put(results, item, stop)
                     return
                 if isinstance(item, _Start):
-                    open_images[item.index] = (pipeline.Assembler(item.plan),
-                                               _megapixels(item.plan))
+                    open_images[item.index] = (
+                        pipeline.Assembler(item.plan, self.quantization[1]),
+                        _megapixels(item.plan))
                     continue
                 if isinstance(item, _Tile):
                     pipeline.add_tile(open_images[item.index][0], item.row, item.col,
-                                      item.values, self.times)
+                                      item.values.result(), self.times)
                     continue
                 assembler, megapixels = open_images.pop(item.index, (None, 0.0))
                 if item.error is not None or assembler is None:
@@ -260,9 +298,11 @@ class Engine:
         results: queue.Queue = queue.Queue(maxsize=1)
         stop = threading.Event()
         pool = concurrent.futures.ThreadPoolExecutor(self.workers, "deepisp-preprocess")
+        interpreters = concurrent.futures.ThreadPoolExecutor(len(self._runners),
+                                                             "deepisp-interpreter")
         threads = [
-            threading.Thread(target=self._interpret, name="deepisp-interpreter",
-                             args=(tiles, outputs, stop), daemon=True),
+            threading.Thread(target=self._dispatch, name="deepisp-dispatch",
+                             args=(tiles, outputs, interpreters, stop), daemon=True),
             threading.Thread(target=self._assemble, name="deepisp-assembly",
                              args=(outputs, results, stop), daemon=True)]
         try:
@@ -280,6 +320,7 @@ class Engine:
             for thread in threads:
                 if thread.is_alive():
                     thread.join()
+            interpreters.shutdown(wait=True, cancel_futures=True)
             pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -2,8 +2,9 @@
 
 `Runner` opens a `.tflite` of the model contract (input `bayer` [1, h, w, 1], optional input
 `metadata` [1, 12], output `rgb` [1, h, w, 3]) on a chosen delegate and runs one tile at a
-time. Int8/uint8 inputs and outputs are quantized and dequantized with each tensor's own
-parameters, so callers always pass and get float32.
+time. `run` quantizes int8/uint8 inputs and dequantizes outputs with each tensor's own
+parameters, so its callers pass and get float32; `invoke` takes and returns the tensors as the
+model stores them (`Quantization`), for callers that encode and decode with look-up tables.
 
 Delegates (`delegate=`):
   xnnpack        LiteRT's default CPU path (XNNPACK applied by the builtin op resolver).
@@ -161,32 +162,71 @@ def _find(details: list[dict[str, Any]], named: dict[str, int], word: str,
     return candidates[0] if len(candidates) == 1 else None
 
 
+@dataclasses.dataclass(frozen=True)
+class Quantization:
+    """How a tensor stores real values: floats as they are, integers as
+    real = (stored - zero_point) * scale.
+
+    Attributes:
+      dtype: the stored dtype (float32, int8, uint8 ...).
+      scale, zero_point: the affine parameters of an integer dtype (0, 0 for floats).
+    """
+
+    dtype: np.dtype
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @classmethod
+    def of(cls, detail: dict[str, Any]) -> "Quantization":
+        """Return the quantization of an interpreter tensor detail; ValueError for an integer
+        tensor without parameters."""
+        dtype = np.dtype(detail["dtype"])
+        if dtype.kind == "f":
+            return cls(dtype)
+        scale, zero_point = detail["quantization"]
+        if not scale:
+            raise ValueError(f"tensor {detail['name']} is {dtype} without quantization "
+                             "parameters")
+        return cls(dtype, float(scale), int(zero_point))
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype.kind == "f"
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        """Convert real values to the stored dtype (rounded to nearest, saturated)."""
+        if self.is_float:
+            return np.asarray(values, self.dtype)
+        info = np.iinfo(self.dtype)
+        quantized = np.round(np.asarray(values, np.float32) / np.float32(self.scale))
+        return np.clip(quantized + self.zero_point, info.min, info.max).astype(self.dtype)
+
+    def dequantize(self, values: np.ndarray) -> np.ndarray:
+        """Convert stored values to real float32 values."""
+        if self.is_float:
+            return np.asarray(values, np.float32)
+        return (values.astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)
+
+
+FLOAT32 = Quantization(np.dtype(np.float32))
+
+
 def quantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     """Convert float values to a tensor's dtype with its (scale, zero point); floats pass."""
-    dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        return np.asarray(values, dtype)
-    scale, zero_point = detail["quantization"]
-    if not scale:
-        raise ValueError(f"tensor {detail['name']} is {dtype} without quantization parameters")
-    info = np.iinfo(dtype)
-    quantized = np.round(np.asarray(values, np.float32) / np.float32(scale)) + zero_point
-    return np.clip(quantized, info.min, info.max).astype(dtype)
+    return Quantization.of(detail).quantize(values)
 
 
 def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     """Convert a tensor's values to float32 with its (scale, zero point)."""
-    if np.dtype(detail["dtype"]).kind == "f":
-        return np.asarray(values, np.float32)
-    scale, zero_point = detail["quantization"]
-    return ((values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale))
+    return Quantization.of(detail).dequantize(values)
 
 
 class Runner:
     """Run one ISP `.tflite` tile by tile on a chosen delegate.
 
-    Not thread-safe: use one Runner per thread (LiteRT's invoke releases the GIL, so one
-    interpreter thread runs concurrently with numpy/rawpy preprocessing threads).
+    Not thread-safe: use one Runner per thread (`replica`). LiteRT's invoke releases the GIL,
+    so interpreter threads run concurrently with each other and with numpy/rawpy
+    preprocessing threads.
 
     Attributes:
       model_path: the model file.
@@ -220,6 +260,7 @@ class Runner:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.requested_delegate = delegate
         self.threads = threads
+        self._delegate_options = delegate_options
         self.fallback_reason: str | None = None
         kind, library = parse_delegate(delegate)
         try:
@@ -255,6 +296,17 @@ class Runner:
         if self._metadata is not None and int(np.prod(self._metadata["shape"])) != METADATA_SIZE:
             raise ValueError(f"{self.model_path}: metadata input must be [1, {METADATA_SIZE}], "
                              f"got {list(self._metadata['shape'])}")
+        try:
+            self._codecs = (Quantization.of(self._bayer), Quantization.of(self._rgb))
+        except ValueError as error:
+            raise ValueError(f"{self.model_path}: {error}") from None
+
+    def replica(self) -> "Runner":
+        """Open the same model again, on the delegate in use, with as many threads: one more
+        interpreter for another thread (a Runner is not thread-safe)."""
+        return Runner(self.model_path, delegate=self.delegate, threads=self.threads,
+                      delegate_options=self._delegate_options if self.fallback_reason is None
+                      else None)
 
     @property
     def tile_shape(self) -> tuple[int, int]:
@@ -272,20 +324,30 @@ class Runner:
         tensors = {"bayer": self._bayer, "metadata": self._metadata, "rgb": self._rgb}
         return {name: np.dtype(d["dtype"]) for name, d in tensors.items() if d is not None}
 
-    def run(self, bayer_tile: np.ndarray, metadata: np.ndarray | None = None) -> np.ndarray:
-        """Run one tile.
+    @property
+    def input_quantization(self) -> Quantization:
+        """How the model stores its `bayer` input."""
+        return self._codecs[0]
+
+    @property
+    def output_quantization(self) -> Quantization:
+        """How the model stores its `rgb` output."""
+        return self._codecs[1]
+
+    def invoke(self, bayer_tile: np.ndarray, metadata: np.ndarray | None = None) -> np.ndarray:
+        """Run one tile stored as the model stores it (no conversion on either side).
 
         Args:
-          bayer_tile: [h, w] or [1, h, w, 1] normalized RGGB mosaic in [0, 1], (h, w) ==
-            `tile_shape`.
-          metadata: [12] (cam_to_srgb row-major + wb_gains); required iff `has_metadata`.
+          bayer_tile: [h, w] (or [1, h, w, 1]) model input of dtype
+            `input_quantization.dtype`, (h, w) == `tile_shape`.
+          metadata: [12] float (cam_to_srgb row-major + wb_gains); required iff `has_metadata`.
 
         Returns:
-          [h, w, 3] float32 sRGB.
+          [h, w, 3] output of dtype `output_quantization.dtype` (a copy).
         """
         height, width = self.tile_shape
-        tile = np.asarray(bayer_tile).reshape(1, height, width, 1)
-        self._interpreter.set_tensor(self._bayer["index"], quantize(tile, self._bayer))
+        self._interpreter.set_tensor(self._bayer["index"],
+                                     np.asarray(bayer_tile).reshape(1, height, width, 1))
         if self._metadata is not None:
             if metadata is None:
                 raise ValueError(f"{self.model_path} needs the metadata [12] input")
@@ -293,8 +355,21 @@ class Runner:
             self._interpreter.set_tensor(self._metadata["index"],
                                          quantize(values, self._metadata))
         self._interpreter.invoke()
-        out = self._interpreter.get_tensor(self._rgb["index"])
-        return dequantize(out, self._rgb).reshape(height, width, -1)
+        return self._interpreter.get_tensor(self._rgb["index"]).reshape(height, width, -1)
+
+    def run(self, bayer_tile: np.ndarray, metadata: np.ndarray | None = None) -> np.ndarray:
+        """Run one tile of real values.
+
+        Args:
+          bayer_tile: [h, w] or [1, h, w, 1] gamma-encoded, white-balanced RGGB mosaic in
+            [0, 1], (h, w) == `tile_shape`.
+          metadata: [12] (cam_to_srgb row-major + wb_gains); required iff `has_metadata`.
+
+        Returns:
+          [h, w, 3] float32 gamma-encoded camera RGB.
+        """
+        encoded = self.input_quantization.quantize(bayer_tile)
+        return self.output_quantization.dequantize(self.invoke(encoded, metadata))
 
     def ops(self) -> list[OpInfo]:
         """List the model's operators and whether each runs inside a delegate kernel.

@@ -1,19 +1,21 @@
-"""Overlapping tiles of a mosaic and their blending back into one image, in pure numpy.
+"""Overlapping tiles of a mosaic and their stitching back into one image, in pure numpy.
 
 Tiles start at EVEN offsets, so every tile of an RGGB mosaic is itself RGGB. Tiles that reach
 past the image (an image smaller than a tile, or an odd remainder) read reflected pixels
 (numpy 'reflect': row -k is row k), which keeps the CFA phase because a reflection maps every
 row to one of the same parity.
 
-Blending: each tile gets a separable weight window (`blend_weights`) that is flat in the middle
-and ramps with a raised cosine across the overlap, after a dead zone of `overlap // 4` pixels
-where the weight is 0: the pixels nearest a tile's edge, where a convolutional network sees the
-tile's zero padding instead of the image, are never used when a neighbour covers them. The ramps
-of two neighbours sum to 1; at the image border a side is flat. Stitching divides by the summed
-weights, so irregular last tiles blend correctly too.
+Stitching: two neighbours meet at a cut in the middle of their overlap. Each tile's pixels are
+copied as they are up to a narrow seam around the cut, and only across the seam (`seam` pixels,
+half the overlap) are the two tiles blended, with a raised cosine. Every pixel used therefore
+lies at least `overlap // 4` pixels inside its tile (or on an image border, where tile and whole
+image pad alike): the pixels nearest a tile's edge, where a convolutional network sees the
+tile's zero padding instead of the image, are never used. The weights of the scheme
+(`TileGrid.weights`, separable, summing to 1) are what `StripStitcher` computes with copies and
+seam blends only, in the tiles' own dtype (int8 model outputs stay int8).
 
-`StripStitcher` accumulates tiles in row-major order and hands back finished rows as soon as
-no later tile can touch them, so a whole frame never needs a float accumulator.
+`StripStitcher` takes tiles in row-major order and hands back finished rows as soon as a row of
+tiles is complete, so a whole frame never needs a float accumulator.
 """
 
 from __future__ import annotations
@@ -55,10 +57,15 @@ class TileGrid:
         """(height, width) of the area the tiles cover (>= the image)."""
         return self.ys[-1] + self.tile, self.xs[-1] + self.tile
 
+    @property
+    def seam(self) -> int:
+        """Width of the blended seam around each cut: half the overlap, rounded down to even."""
+        return seam_width(self.overlap)
+
     def weights(self, row: int, col: int) -> np.ndarray:
-        """Blend weights [tile, tile] of the tile at grid (row, col); flat at image borders."""
-        return blend_weights(self.tile, self.overlap, sides=(
-            row > 0, row < len(self.ys) - 1, col > 0, col < len(self.xs) - 1))
+        """Stitching weights [tile, tile] of the tile at grid (row, col) (see the module doc)."""
+        return np.outer(axis_weights(self.ys, row, self.tile, self.seam),
+                        axis_weights(self.xs, col, self.tile, self.seam))
 
 
 def check_tile(tile: int, overlap: int) -> None:
@@ -96,44 +103,47 @@ def tile_grid(height: int, width: int, tile: int, overlap: int) -> TileGrid:
                     _axis_offsets(width, tile, overlap))
 
 
-def ramp(overlap: int) -> np.ndarray:
-    """Rising edge [overlap] float32: 0 for the first overlap // 4 pixels, then a raised cosine
-    to 1; `ramp(n) + ramp(n)[::-1] == 1`."""
-    dead = overlap // 4
-    width = overlap - 2 * dead
+def seam_width(overlap: int) -> int:
+    """Return the seam width of an overlap: overlap / 2 rounded down to even (32 -> 16), so a
+    seam centred in the overlap keeps overlap / 4 pixels away from both tiles' edges."""
+    return overlap // 4 * 2
+
+
+def cuts(offsets: tuple[int, ...], tile: int) -> tuple[int, ...]:
+    """Return the cut between each pair of consecutive tiles: the middle of their overlap."""
+    return tuple((offsets[k + 1] + offsets[k] + tile) // 2 for k in range(len(offsets) - 1))
+
+
+def ramp(width: int) -> np.ndarray:
+    """Rising raised cosine [width] float32, the later tile's weight across a seam;
+    `ramp(n) + ramp(n)[::-1] == 1`."""
     position = (np.arange(width, dtype=np.float64) + 0.5) / max(width, 1)
-    rising = 0.5 - 0.5 * np.cos(np.pi * position)
-    return np.concatenate([np.zeros(dead), rising, np.ones(dead)]).astype(np.float32)
+    return (0.5 - 0.5 * np.cos(np.pi * position)).astype(np.float32)
 
 
-def blend_weights(tile: int, overlap: int,
-                  sides: tuple[bool, bool, bool, bool] = (True, True, True, True)
-                  ) -> np.ndarray:
-    """Return a tile's blend window [tile, tile] float32.
+def axis_weights(offsets: tuple[int, ...], index: int, tile: int, seam: int) -> np.ndarray:
+    """Return the weights [tile] float32 of tile `index` along one axis of a grid.
 
-    Args:
-      tile: tile side.
-      overlap: overlap between neighbouring tiles.
-      sides: whether the (top, bottom, left, right) side ramps (False: flat, an image border).
-
-    Returns:
-      The outer product of a vertical and a horizontal profile; across an overlap of exactly
-      `overlap` the windows of two neighbours sum to 1.
+    0 before the seam at its previous cut, rising across that seam, 1 up to the seam at its next
+    cut, falling across it, 0 after; a side without a neighbour is flat. The weights of all the
+    tiles of an axis sum to 1 at every position.
     """
-    check_tile(tile, overlap)
-    edge = ramp(overlap)
-
-    def profile(start: bool, end: bool) -> np.ndarray:
-        values = np.ones(tile, np.float32)
-        if overlap:
-            if start:
-                values[:overlap] = edge
-            if end:
-                values[tile - overlap:] = edge[::-1]
-        return values
-
-    top, bottom, left, right = sides
-    return np.outer(profile(top, bottom), profile(left, right))
+    half = seam // 2
+    edge = ramp(2 * half)
+    positions = offsets[index] + np.arange(tile)
+    weights = np.ones(tile, np.float32)
+    between = cuts(offsets, tile)
+    if index > 0:
+        start = between[index - 1] - half
+        weights[positions < start] = 0
+        inside = (positions >= start) & (positions < start + 2 * half)
+        weights[inside] = edge[positions[inside] - start]
+    if index < len(offsets) - 1:
+        start = between[index] - half
+        weights[positions >= start + 2 * half] = 0
+        inside = (positions >= start) & (positions < start + 2 * half)
+        weights[inside] = 1 - edge[positions[inside] - start]
+    return weights
 
 
 def reflect_indices(start: int, size: int, length: int) -> np.ndarray:
@@ -174,73 +184,102 @@ def tile_image(image: np.ndarray, tile: int, overlap: int) -> tuple[np.ndarray, 
     return tiles, grid
 
 
-class StripStitcher:
-    """Blend tiles arriving in row-major order; yield rows as soon as they are final.
+@dataclasses.dataclass(frozen=True)
+class _Span:
+    """Where one tile's pixels go along an axis (image coordinates).
 
-    Memory: one band of `tile` rows x the grid's width x channels, float32.
+    The tile is blended over [start, core) with what lies there, copied over [core, end), and
+    its part [stop, end) (the next seam) is blended over again by the next tile.
     """
 
-    def __init__(self, grid: TileGrid, channels: int):
+    start: int
+    core: int
+    stop: int
+    end: int
+
+
+def _spans(offsets: tuple[int, ...], tile: int, seam: int, length: int) -> list[_Span]:
+    """Return the _Span of every tile of an axis of `length` pixels."""
+    half = seam // 2
+    between = cuts(offsets, tile)
+    spans = []
+    for index in range(len(offsets)):
+        start = between[index - 1] - half if index > 0 else 0
+        stop = between[index] - half if index < len(between) else length
+        end = between[index] + half if index < len(between) else length
+        spans.append(_Span(start, start + 2 * half if index > 0 else 0, stop, end))
+    return spans
+
+
+def _blend(first: np.ndarray, second: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Return first * (1 - weights) + second * weights in the dtype of `first` (rounded)."""
+    mixed = first + (second.astype(np.float32) - first) * weights
+    if np.issubdtype(first.dtype, np.integer):
+        return np.rint(mixed).astype(first.dtype)
+    return mixed.astype(first.dtype)
+
+
+class StripStitcher:
+    """Stitch tiles arriving in row-major order; yield rows as soon as they are final.
+
+    Memory: one strip of `tile` rows x the image width x channels in the tiles' dtype, and the
+    seam rows of the previous strip. The rows yielded are a view of the strip, valid until the
+    next `add`.
+    """
+
+    def __init__(self, grid: TileGrid, channels: int, dtype: np.dtype | type = np.float32):
         self.grid = grid
-        width = grid.extent[1]
-        self._values = np.zeros((grid.tile, width, channels), np.float32)
-        self._weights = np.zeros((grid.tile, width, 1), np.float32)
-        self._top = 0  # image row of the band's first row; rows above it were handed out
-        self._windows: dict[tuple[bool, ...], np.ndarray] = {}
-
-    def _window(self, row: int, col: int) -> np.ndarray:
-        key = (row > 0, row < len(self.grid.ys) - 1, col > 0, col < len(self.grid.xs) - 1)
-        if key not in self._windows:
-            self._windows[key] = self.grid.weights(row, col)[..., None]
-        return self._windows[key]
-
-    def _flush(self, until: int) -> tuple[int, np.ndarray] | None:
-        """Hand out image rows [top, until) and slide the band down to start at `until`."""
-        until = min(until, self.grid.height)
-        count = until - self._top
-        if count <= 0:
-            return None
-        width = self.grid.width
-        out = (self._top, self._values[:count, :width] / self._weights[:count, :width])
-        keep = self.grid.tile - count  # rows still open: slide them to the top of the band
-        for array in (self._values, self._weights):
-            array[:keep] = array[count:count + keep]
-            array[keep:] = 0
-        self._top = until
-        return out
+        self._strip = np.empty((grid.tile, grid.width, channels), dtype)
+        self._pending: np.ndarray | None = None  # the previous strip's bottom seam rows
+        self._rows = _spans(grid.ys, grid.tile, grid.seam, grid.height)
+        self._cols = _spans(grid.xs, grid.tile, grid.seam, grid.width)
+        self._ramp = ramp(2 * (grid.seam // 2))
+        self._done = False
 
     def add(self, row: int, col: int, values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-        """Add the tile at grid (row, col); yield (first_row, rows [n, W, C]) now final."""
-        y, x = self.grid.ys[row], self.grid.xs[col]
-        if y > self._top:
-            flushed = self._flush(y)
-            if flushed is not None:
-                yield flushed
-        weights = self._window(row, col)
-        band = slice(y - self._top, y - self._top + self.grid.tile)
-        self._values[band, x:x + self.grid.tile] += values * weights
-        self._weights[band, x:x + self.grid.tile] += weights
+        """Add the tile [tile, tile, C] at grid (row, col); yield (first_row, rows [n, W, C])
+        once its row of tiles is complete."""
+        values = values.reshape(self.grid.tile, self.grid.tile, -1)
+        span, x = self._cols[col], self.grid.xs[col]
+        strip = self._strip
+        if span.start < span.core:
+            strip[:, span.start:span.core] = _blend(strip[:, span.start:span.core],
+                                                    values[:, span.start - x:span.core - x],
+                                                    self._ramp[:, None])
+        strip[:, span.core:span.end] = values[:, span.core - x:span.end - x]
+        if col == len(self.grid.xs) - 1:
+            yield self._complete(row)
 
-    def finish(self) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield the remaining rows once every tile was added."""
-        flushed = self._flush(self.grid.height)
-        if flushed is not None:
-            yield flushed
+    def _complete(self, row: int) -> tuple[int, np.ndarray]:
+        """Blend the strip's top seam with the previous strip, keep its bottom seam, hand out
+        its final rows."""
+        span, y = self._rows[row], self.grid.ys[row]
+        strip = self._strip
+        if span.start < span.core:
+            strip[span.start - y:span.core - y] = _blend(
+                self._pending, strip[span.start - y:span.core - y], self._ramp[:, None, None])
+        self._pending = strip[span.stop - y:span.end - y].copy() if span.end > span.stop else None
+        self._done = row == len(self.grid.ys) - 1
+        return span.start, strip[span.start - y:span.stop - y]
+
+    @property
+    def done(self) -> bool:
+        """Whether every row was handed out (the last tile yields the last rows)."""
+        return self._done
 
 
 def stitch_tiles(tiles: np.ndarray, grid: TileGrid) -> np.ndarray:
-    """Blend tiles [N, tile, tile(, C)] (in `grid.positions` order) into [H, W(, C)] float32.
+    """Stitch tiles [N, tile, tile(, C)] (in `grid.positions` order) into [H, W(, C)], in the
+    tiles' dtype.
 
     The inverse of `tile_image` for identical overlapping content.
     """
     squeeze = tiles.ndim == 3
     values = tiles[..., None] if squeeze else tiles
-    stitcher = StripStitcher(grid, values.shape[-1])
-    out = np.empty((grid.height, grid.width, values.shape[-1]), np.float32)
+    stitcher = StripStitcher(grid, values.shape[-1], values.dtype)
+    out = np.empty((grid.height, grid.width, values.shape[-1]), values.dtype)
     columns = len(grid.xs)
     for index, tile_values in enumerate(values):
         for first, rows in stitcher.add(index // columns, index % columns, tile_values):
             out[first:first + len(rows)] = rows
-    for first, rows in stitcher.finish():
-        out[first:first + len(rows)] = rows
     return out[..., 0] if squeeze else out
