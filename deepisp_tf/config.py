@@ -351,6 +351,10 @@ class ExportConfig:
     eval_tiles: int = 32               # validation tiles for PSNR/SSIM through LiteRT
     latency_runs: int = 20             # timed invokes per model (after 2 warm-ups)
     threads: int = 2                   # LiteRT CPU threads for latency
+    # Write packed-IO models (<variant>_packed_<H>x<W>.tflite): input `bayer` [1, H/2, W/2, 4]
+    # (`cfa.pack`), output `rgb` [1, H/2, W/2, 12] (depth-to-space order); `Runner` packs and
+    # unpacks. XNNPACK runs the in-model pack and depth-to-space convs badly at full resolution.
+    packed_io: bool = False
 
     def validate(self) -> None:
         unknown = sorted(set(self.variants) - set(EXPORT_VARIANTS))

@@ -25,7 +25,11 @@ XNNPACK; dense int8 zeros compress under gzip instead.
 A variant that fails (no data for calibration, an unsupported layer, a converter error) is
 reported with its error and the others still convert. Every model has batch 1, a fixed
 (H, W) and the signature `serving_default`: `bayer` [1, H, W, 1] (+ `metadata` [1, 12]) ->
-`rgb` [1, H, W, 3] (gamma camera RGB; `color.camera_to_srgb` finishes it).
+`rgb` [1, H, W, 3] (gamma camera RGB; `color.camera_to_srgb` finishes it). With
+`ExportConfig.packed_io` the float and pruned variants are converted from the packed-IO network
+(`unet.packed_io_model`: `bayer` [1, H/2, W/2, 4] -> `rgb` [1, H/2, W/2, 12], files
+`<variant>_packed_<H>x<W>.tflite`), which `Runner` packs and unpacks, so the report measures
+them at the full-resolution tile like the others; QAT models cannot be repacked and fail.
 """
 
 from __future__ import annotations
@@ -43,11 +47,12 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from deepisp_tf import atomic, metrics
-from deepisp_tf.config import ExperimentConfig, ExportConfig, OptimizeConfig
+from deepisp_tf.config import ExperimentConfig, ExportConfig, ModelConfig, OptimizeConfig
 from deepisp_tf.data.pipeline import make_dataset, representative_dataset, shard_files
 from deepisp_tf.model.layers import quantize_scope
-from deepisp_tf.raw import color
-from deepisp_tf.model.unet import INPUT_BAYER, INPUT_METADATA, OUTPUT_RGB, spatial_multiple
+from deepisp_tf.raw import cfa, color
+from deepisp_tf.model.unet import (INPUT_BAYER, INPUT_METADATA, OUTPUT_RGB, packed_io_model,
+                                   spatial_multiple)
 from deepisp_tf.runtime.interpreter import Runner
 from deepisp_tf.tf_env import keras, tf
 
@@ -128,6 +133,29 @@ def fixed_shape_model(model: keras.Model, height: int, width: int) -> keras.Mode
         fixed = keras.models.clone_model(model, input_tensors=inputs)
     fixed.set_weights(model.get_weights())
     return fixed
+
+
+def packed_fixed_model(model: keras.Model, config: ModelConfig, height: int,
+                       width: int) -> keras.Model:
+    """Return the batch-1 packed-IO variant of a float or pruned model for an H x W tile.
+
+    Inputs [1, H/2, W/2, 4] (+ [1, 12]), output [1, H/2, W/2, 12] (`unet.packed_io_model`).
+
+    Raises:
+      ValueError: the model's layers cannot be copied by name (a tfmot QAT model).
+    """
+    return fixed_shape_model(packed_io_model(model, config, (height, width)),
+                             height // 2, width // 2)
+
+
+def pack_samples(samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Return calibration samples with each bayer [1, H, W, 1] packed to [1, H/2, W/2, 4]."""
+    return [[cfa.pack(sample[0][0, ..., 0])[None], *sample[1:]] for sample in samples]
+
+
+def tflite_name(variant: str, height: int, width: int, packed_io: bool = False) -> str:
+    """Return the file name of a variant: <variant>[_packed]_<H>x<W>.tflite."""
+    return f"{variant}{'_packed' if packed_io else ''}_{height}x{width}.tflite"
 
 
 def _serving_function(model: keras.Model) -> Any:
@@ -441,12 +469,18 @@ def _error_text(error: Exception, limit: int = 2000) -> str:
 def export_variant(variant: str, shape: tuple[int, int], output_dir: str,
                    sources: dict[str, keras.Model], source_errors: dict[str, str],
                    calibration: Callable[[tuple[int, int]], list], config: ExportConfig,
-                   evaluation: dict[str, Any]) -> dict[str, Any]:
-    """Convert, write and measure one (variant, shape); failures become the entry's `error`."""
+                   evaluation: dict[str, Any], model_config: ModelConfig | None = None
+                   ) -> dict[str, Any]:
+    """Convert, write and measure one (variant, shape); failures become the entry's `error`.
+
+    With `config.packed_io` the packed-IO model of the source is converted (`model_config`
+    builds it); the report measures it through `Runner.run` at full resolution all the same.
+    """
     height, width = shape
     source, mode = VARIANTS[variant]
     entry: dict[str, Any] = {"variant": variant, "shape": [height, width], "mode": mode,
-                             "source": source, "file": None, "error": None}
+                             "source": source, "packed_io": config.packed_io, "file": None,
+                             "error": None}
     try:
         if source in source_errors:
             raise ExportError(variant, f"{source} model unavailable: {source_errors[source]}")
@@ -456,12 +490,20 @@ def export_variant(variant: str, shape: tuple[int, int], output_dir: str,
                 samples = calibration(shape)
             except (ValueError, tf.errors.OpError) as error:
                 raise ExportError(variant, _error_text(error)) from None
+            if config.packed_io:
+                samples = pack_samples(samples)
             representative = lambda: iter(samples)  # noqa: E731
         log.info("converting %s at %dx%d", variant, height, width)
-        fixed = fixed_shape_model(sources[source], height, width)
+        if config.packed_io:
+            if model_config is None:
+                raise ExportError(variant, "packed IO needs the model configuration")
+            fixed = packed_fixed_model(sources[source], model_config, height, width)
+        else:
+            fixed = fixed_shape_model(sources[source], height, width)
         tflite = convert_model(fixed, mode, representative, config.int8_io)
-        path = atomic.write_bytes(os.path.join(output_dir, f"{variant}_{height}x{width}.tflite"),
-                                  tflite)
+        path = atomic.write_bytes(
+            os.path.join(output_dir, tflite_name(variant, height, width, config.packed_io)),
+            tflite)
         entry["file"] = os.path.basename(path)
         evaluated = evaluation.get("shape") == [height, width]
         entry.update(measure(path, tflite, mode, config,
@@ -592,7 +634,7 @@ def export_model(model: keras.Model, experiment: ExperimentConfig, output_dir: s
         return cache[shape]
 
     entries = [export_variant(variant, tuple(shape), output_dir, sources, source_errors,
-                              calibration, config, evaluation)
+                              calibration, config, evaluation, experiment.model)
                for shape in config.input_shapes for variant in config.variants]
     add_reductions(entries)
     first = list(config.input_shapes[0])

@@ -4,9 +4,10 @@
   python -m tools.convert_tflite --workdir=W --output=DIR --variants=float32,int8 \\
       --input_shape=256,256 --input_shape=full_hd --int8_io=uint8 --data=runs/default/data
 
-Writes DIR/<variant>_<H>x<W>.tflite for every variant and shape, DIR/report.json and
-DIR/report.md (sizes, sparsity, PSNR/SSIM through LiteRT, latency, ops, XNNPACK / GPU / NNAPI
-compatibility, the recommended variant). The data folder defaults to the one recorded in
+Writes DIR/<variant>_<H>x<W>.tflite (<variant>_packed_<H>x<W>.tflite with --packed_io: packed
+[H/2, W/2, 4] input and [H/2, W/2, 12] output, which the runtime packs and unpacks) for every
+variant and shape, DIR/report.json and DIR/report.md (sizes, sparsity, PSNR/SSIM through
+LiteRT, latency, ops, XNNPACK / GPU / NNAPI compatibility, the recommended variant). The data folder defaults to the one recorded in
 W/run.json by tools.train; without data only float32, float16 and dynamic convert.
 """
 
@@ -29,6 +30,9 @@ flags.DEFINE_multi_string("input_shape", ["256,256"],
                           "first shape is the one scored on the validation split.")
 flags.DEFINE_enum("int8_io", "float", list(config_lib.INT8_IO_TYPES),
                   "Input/output dtype of the integer variants.")
+flags.DEFINE_bool("packed_io", False,
+                  "Write packed-IO models (<variant>_packed_<H>x<W>.tflite): input [1, H/2, W/2, "
+                  "4], output [1, H/2, W/2, 12]; the runtime packs and unpacks.")
 flags.DEFINE_string("data", None, "Prepared dataset (default: 'data' in W/run.json).")
 flags.DEFINE_integer("representative_samples", 64, "Calibration tiles for int8.")
 flags.DEFINE_integer("eval_tiles", 32, "Validation tiles scored through LiteRT.")
@@ -59,7 +63,8 @@ def configs() -> tuple[config_lib.ExportConfig, config_lib.OptimizeConfig]:
         variants=tuple(FLAGS.variants),
         input_shapes=tuple(parse_shape(s) for s in FLAGS.input_shape),
         int8_io=FLAGS.int8_io, representative_samples=FLAGS.representative_samples,
-        eval_tiles=FLAGS.eval_tiles, latency_runs=FLAGS.latency_runs, threads=FLAGS.threads)
+        eval_tiles=FLAGS.eval_tiles, latency_runs=FLAGS.latency_runs, threads=FLAGS.threads,
+        packed_io=FLAGS.packed_io)
     optimize_config = config_lib.OptimizeConfig(
         target_sparsity=FLAGS.target_sparsity, prune_steps=FLAGS.prune_steps,
         qat_steps=FLAGS.qat_steps, learning_rate=FLAGS.learning_rate,

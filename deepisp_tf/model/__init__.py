@@ -3,9 +3,10 @@
 from deepisp_tf.model.cost import count_params, describe, macs_per_pixel
 from deepisp_tf.model.layers import (apply_pruning, custom_objects, quantize_model,
                                      quantize_scope)
-from deepisp_tf.model.unet import build_model, spatial_multiple, validate_config
+from deepisp_tf.model.unet import (build_model, packed_io_model, spatial_multiple,
+                                   validate_config)
 
 __all__ = [
     "apply_pruning", "build_model", "count_params", "custom_objects", "describe", "macs_per_pixel",
-    "quantize_model", "quantize_scope", "spatial_multiple", "validate_config",
+    "packed_io_model", "quantize_model", "quantize_scope", "spatial_multiple", "validate_config",
 ]

@@ -20,6 +20,12 @@ ReLUs of the stem, the bottleneck and every decoder level) is off in the presets
 flat (the encoder's layers are inlined, not a nested model), fully convolutional, and contains
 no global pooling, so tiles of any size that is a multiple of `spatial_multiple(config)` give
 the same result as the whole image would away from the tile borders.
+
+`build_model(..., packed_io=True)` (and `packed_io_model`, which copies a trained model's
+weights into it) is the same network without the pack and depth-to-space layers: it takes the
+packed planes and returns the 12 packed output channels, scaled back by a fixed 1x1 depthwise
+conv (`layers.scale_channels`) after the ReLU6 clip. XNNPACK runs the two full-resolution fixed
+layers badly (~0.8 of 2.5 ms per 256x256 int8 tile); the runtime packs and unpacks instead.
 """
 
 from __future__ import annotations
@@ -86,8 +92,8 @@ def _encoder_stage_outputs(encoder_input: Any, config: ModelConfig) -> list[Any]
     return [encoder.get_layer(name).output for name in names]
 
 
-def build_model(config: ModelConfig,
-                tile_size: int | tuple[int, int] | None = None) -> keras.Model:
+def build_model(config: ModelConfig, tile_size: int | tuple[int, int] | None = None,
+                packed_io: bool = False) -> keras.Model:
     """Build the ISP network as a flat Functional tf_keras model (no loss inside).
 
     Args:
@@ -95,6 +101,11 @@ def build_model(config: ModelConfig,
       tile_size: side (or (H, W)) of the `bayer` input the model is built for, each a
         multiple of `spatial_multiple(config)` (64 for 5 encoder stages); None builds a model
         with dynamic spatial dimensions.
+      packed_io: build the packed-IO variant of the same network (same layer names for every
+        learned layer): input `bayer` [B, H/2, W/2, 4] (`cfa.pack` of the mosaic: R, G1, G2,
+        B), no pack layer, and output `rgb` [B, H/2, W/2, 12] in [0, 1] in the channel order
+        of `layers.depth_to_space_kernel` (no depth-to-space layer). Both run badly on
+        XNNPACK at full resolution; packing and unpacking are free reshapes in numpy.
 
     Returns:
       A model with inputs `bayer` [B, H, W, 1] (float32 in [0, 1], white-balanced RGGB mosaic,
@@ -107,7 +118,11 @@ def build_model(config: ModelConfig,
     """
     validate_config(config)
     height, width = _tile_shape(config, tile_size)
-    bayer = keras.Input((height, width, 1), name=INPUT_BAYER)
+    if packed_io:
+        half = (None, None) if height is None else (height // 2, width // 2)
+        bayer = keras.Input((*half, 4), name=INPUT_BAYER)
+    else:
+        bayer = keras.Input((height, width, 1), name=INPUT_BAYER)
     inputs = [bayer]
 
     embedding = None
@@ -123,7 +138,7 @@ def build_model(config: ModelConfig,
             return []
         return [layers.conditioning_bias(embedding, channels, name)]
 
-    packed = layers.pack_mosaic(bayer)
+    packed = bayer if packed_io else layers.pack_mosaic(bayer)
     stem = layers.conv_bn(packed, config.stem_filters, 3, "stem")
     stem = layers.add_relu([stem, *metadata_bias(config.stem_filters, "stem_cond")], "stem")
     skips = [stem, *_encoder_stage_outputs(stem, config)]
@@ -136,7 +151,39 @@ def build_model(config: ModelConfig,
         up = layers.upsample(x, filters, config.upsampling, name)
         x = layers.add_relu([up, skip, *metadata_bias(filters, f"{name}_cond")], f"{name}_fuse")
         x = layers.conv_block(x, filters, config.decoder_block, name)
-    rgb = layers.output_head(x, packed, OUTPUT_RGB)
-    model = keras.Model(inputs, rgb, name="deepisp_unet")
+    rgb = layers.output_head(x, packed, OUTPUT_RGB, packed_io)
+    model = keras.Model(inputs, rgb, name="deepisp_unet_packed" if packed_io else "deepisp_unet")
     set_batch_norm_momentum(model, config.bn_momentum)
     return model
+
+
+def packed_io_model(model: keras.Model, config: ModelConfig,
+                    tile: int | tuple[int, int] | None = None) -> keras.Model:
+    """Return the packed-IO variant (`build_model(packed_io=True)`) of a trained float model.
+
+    Every layer with weights is copied by name except the fixed ones (`FIXED_LAYER_NAMES`,
+    built from their constants), so `depth_to_space(packed(cfa.pack(x)))` equals `model(x)`.
+
+    Args:
+      model: a float (or stripped pruned) model of `build_model(config, ...)`.
+      config: its model configuration.
+      tile: full-resolution (H, W) (or side) of the tile, None for dynamic.
+
+    Returns:
+      The packed-IO model, input `bayer` [B, H/2, W/2, 4], output `rgb` [B, H/2, W/2, 12].
+
+    Raises:
+      ValueError: a learned layer of the packed model is missing from `model` or its weights
+        do not fit (e.g. a tfmot QAT model, whose layers are wrapped).
+    """
+    packed = build_model(config, tile, packed_io=True)
+    for layer in packed.layers:
+        if not layer.weights or layer.name in layers.FIXED_LAYER_NAMES:
+            continue
+        try:
+            source = model.get_layer(layer.name)
+            layer.set_weights(source.get_weights())
+        except ValueError as error:
+            raise ValueError(f"cannot copy layer {layer.name!r} into the packed-IO model: "
+                             f"{error}") from None
+    return packed
