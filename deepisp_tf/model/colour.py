@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepisp_tf.data.tfrecord import METADATA_SIZE
+from deepisp_tf.model.unet import INPUT_BAYER, INPUT_METADATA
 from deepisp_tf.raw import color
 from deepisp_tf.tf_env import keras, tf
-
-INPUT_BAYER = "bayer"
-INPUT_METADATA = "metadata"
 
 
 def gamma_compression(linear: tf.Tensor) -> tf.Tensor:
@@ -73,7 +72,7 @@ def training_model(network: keras.Model) -> keras.Model:
       network is its only layer with weights, so checkpoints of either restore the other.
     """
     bayer = keras.Input(network.inputs[0].shape[1:], name=INPUT_BAYER)
-    metadata = keras.Input((12,), name=INPUT_METADATA)
+    metadata = keras.Input((METADATA_SIZE,), name=INPUT_METADATA)
     net_inputs: Any = [bayer, metadata] if len(network.inputs) > 1 else bayer
     rgb = network(net_inputs)
     srgb = CameraToSrgb(name="camera_to_srgb")([rgb, metadata])
