@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from typing import Any, Callable
+
+from deepisp_tf import config_grammar, constants
 
 # The reference render: DESIGN.md §2.1. Everything not listed stays at rawpy's default
 # (AHD demosaic, sRGB primaries, BT.709 gamma (2.222, 4.5), highlight clip).
@@ -103,7 +106,6 @@ class ModelConfig:
     decoder_filters: tuple[int, ...] = (64, 48, 32, 24, 16)   # one per stage, deepest first;
                                        # the last level runs at the packed (half) resolution
     decoder_block: str = "separable"   # "separable" (depthwise + pointwise) or "conv" (dense 3x3)
-    metadata_size: int = 12            # camera->sRGB matrix (9) + white-balance gains (3)
     metadata_units: int = 32           # metadata MLP width (its output biases every level)
     use_metadata: bool = False         # condition the network on the metadata too (colour
                                        # itself is applied outside it: model/colour.py)
@@ -112,9 +114,14 @@ class ModelConfig:
     bn_momentum: float = 0.99          # every BatchNormalization, MobileNetV2's included (its
                                        # 0.999 lags for thousands of steps in short runs)
 
+    @property
+    def metadata_size(self) -> int:
+        """Length of the `metadata` input: the data format's (`constants.METADATA_SIZE`)."""
+        return constants.METADATA_SIZE
+
     def spatial_multiple(self) -> int:
         """Return the number tile height and width must be multiples of: 2 ** (stages + 1)."""
-        return 2 ** (self.encoder_stages + 1)
+        return constants.spatial_multiple(self.encoder_stages)
 
     def validate(self) -> None:
         """Raise ValueError if this configuration cannot build a model."""
@@ -136,9 +143,6 @@ class ModelConfig:
         if self.decoder_block not in DECODER_BLOCKS:
             raise ValueError(f"ModelConfig.decoder_block must be one of {DECODER_BLOCKS}, "
                              f"got {self.decoder_block!r}")
-        if self.use_metadata and self.metadata_size <= 0:
-            raise ValueError(f"ModelConfig.metadata_size must be positive, got "
-                             f"{self.metadata_size}")
         if not 0 <= self.bn_momentum < 1:
             raise ValueError(f"ModelConfig.bn_momentum must be in [0, 1), got {self.bn_momentum}")
 
@@ -173,8 +177,88 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class OptimizeConfig:
+    """tfmot fine-tuning after training: magnitude pruning and quantization-aware training."""
+
+    target_sparsity: float = 0.5       # fraction of zero kernel weights in prunable layers
+    prune_steps: int = 300             # fine-tune steps with pruning (PolynomialDecay 0 -> target)
+    pruning_frequency: int = 20        # steps between mask updates
+    pruning_end_fraction: float = 0.7  # the target is reached at this fraction of prune_steps
+    qat_steps: int = 300               # quantization-aware fine-tune steps
+    learning_rate: float = 1e-4        # Adam, constant, for both fine-tunes
+    batch_size: int = 8
+
+    def validate(self) -> None:
+        """Raise ValueError if these fine-tune settings cannot run."""
+        if not 0.0 <= self.target_sparsity < 1.0:
+            raise ValueError(f"OptimizeConfig.target_sparsity must be in [0, 1), got "
+                             f"{self.target_sparsity}")
+        if min(self.prune_steps, self.qat_steps, self.pruning_frequency, self.batch_size) < 1:
+            raise ValueError("OptimizeConfig steps, pruning_frequency and batch_size must be >= 1")
+        if not 0.0 < self.pruning_end_fraction <= 1.0:
+            raise ValueError("OptimizeConfig.pruning_end_fraction must be in (0, 1]")
+
+
+# The one list of export variants: name -> (source model, conversion mode). Sources: the trained
+# "float" model, its "pruned" fine-tune (stripped) or its "qat" fine-tune; modes are the
+# conversions of `deepisp_tf.export.convert.convert_model`.
+EXPORT_VARIANTS: dict[str, tuple[str, str]] = {
+    "float32": ("float", "float32"), "float16": ("float", "float16"),
+    "dynamic": ("float", "dynamic"), "int8": ("float", "int8"),
+    "int8_per_tensor": ("float", "int8_per_tensor"), "qat_int8": ("qat", "qat"),
+    "pruned": ("pruned", "float32"), "pruned_int8": ("pruned", "int8"),
+    "pruned_int8_per_tensor": ("pruned", "int8_per_tensor"),
+    "pruned_int8_sparse": ("pruned", "int8_sparse"),
+}
+INT8_IO_TYPES = ("float", "int8", "uint8")
+FULL_HD_INPUT = constants.FULL_HD      # (H, W); 1088 rows: see deepisp_tf/constants.py
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """TFLite conversion and the report that proves each variant (tools.convert_tflite).
+
+    Every export converts first at the scored shape, which the preset derives from its tiles
+    (`ExperimentConfig.scored_export_shape`: validation tiles are cut at that size, so every
+    variant gets PSNR/SSIM through LiteRT); `extra_shapes` are converted too, not scored.
+    """
+
+    variants: tuple[str, ...] = tuple(EXPORT_VARIANTS)
+    extra_shapes: tuple[tuple[int, int], ...] = ()   # (H, W) after the scored shape
+    int8_io: str = "float"             # IO dtype of the int8 variants: float, int8 or uint8
+    representative_samples: int = 64   # calibration tiles from the training pipeline
+    eval_tiles: int = 32               # validation tiles for PSNR/SSIM through LiteRT
+    latency_runs: int = 20             # timed invokes per 256x256 tile-equivalent (after warm-up)
+    threads: int = 2                   # LiteRT CPU threads for latency
+    max_psnr_drop_db: float = 0.3      # quality budget of the recommendation (vs Keras float)
+    # Write packed-IO models (<variant>_packed_<H>x<W>.tflite): input `bayer` [1, H/2, W/2, 4]
+    # (`cfa.pack`), output `rgb` [1, H/2, W/2, 12] (depth-to-space order); `Runner` packs and
+    # unpacks. XNNPACK runs the in-model pack and depth-to-space convs badly at full resolution.
+    packed_io: bool = False
+
+    def validate(self) -> None:
+        """Raise ValueError for unknown variants or IO types, empty shapes or counts < 1."""
+        unknown = sorted(set(self.variants) - set(EXPORT_VARIANTS))
+        if unknown or not self.variants:
+            raise ValueError(f"unknown export variants {unknown}; choose from "
+                             f"{', '.join(EXPORT_VARIANTS)}")
+        if self.int8_io not in INT8_IO_TYPES:
+            raise ValueError(f"ExportConfig.int8_io must be one of {INT8_IO_TYPES}, got "
+                             f"{self.int8_io!r}")
+        if any(len(shape) != 2 or min(shape) < 1 for shape in self.extra_shapes):
+            raise ValueError(f"ExportConfig.extra_shapes must be (H, W) pairs, got "
+                             f"{self.extra_shapes}")
+        if min(self.representative_samples, self.eval_tiles, self.latency_runs,
+               self.threads) < 1:
+            raise ValueError("ExportConfig counts (samples, tiles, runs, threads) must be >= 1")
+        if self.max_psnr_drop_db < 0:
+            raise ValueError(f"ExportConfig.max_psnr_drop_db must be >= 0, got "
+                             f"{self.max_psnr_drop_db}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything one training run needs; saved next to the trained model."""
+    """Everything one run needs, from preparation to export; saved next to the trained model."""
 
     name: str
     description: str
@@ -183,8 +267,32 @@ class ExperimentConfig:
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     synthetic: SyntheticConfig = SyntheticConfig()
+    optimize: OptimizeConfig = OptimizeConfig()
+    export: ExportConfig = ExportConfig()
+
+    def scored_export_shape(self) -> tuple[int, int]:
+        """Return the (S, S) every export converts and scores first.
+
+        S is the largest multiple of the model's spatial multiple that a validation crop of the
+        stored tiles can have (`data.tile_size - 2`, the crop bound of `DataConfig`).
+
+        Raises:
+          ValueError: the tiles are smaller than one spatial multiple.
+        """
+        multiple = self.model.spatial_multiple()
+        size = (self.data.tile_size - 2) // multiple * multiple
+        if size < multiple:
+            raise ValueError(f"{self.name}: data.tile_size ({self.data.tile_size}) leaves no "
+                             f"validation crop that is a multiple of {multiple}")
+        return size, size
+
+    def export_shapes(self) -> tuple[tuple[int, int], ...]:
+        """Return every (H, W) the export converts: the scored shape, then `extra_shapes`."""
+        first = self.scored_export_shape()
+        return (first, *(tuple(s) for s in self.export.extra_shapes if tuple(s) != first))
 
     def validate(self) -> None:
+        """Raise ValueError (naming the preset) if any stage of this run cannot work."""
         self.data.validate()
         if self.synthetic.min_side < self.data.tile_size + 2 * self.data.border:
             raise ValueError(
@@ -193,11 +301,18 @@ class ExperimentConfig:
                 " so every synthetic frame yields tiles")
         self.model.validate()
         self.train.validate()
+        self.optimize.validate()
+        self.export.validate()
         multiple = self.model.spatial_multiple()
         if self.data.crop_size % multiple:
             raise ValueError(f"{self.name}: data.crop_size ({self.data.crop_size}) must be a "
                              f"multiple of {multiple} for {self.model.encoder_stages} encoder "
                              f"stages")
+        bad = [list(shape) for shape in self.export_shapes()
+               if shape[0] % multiple or shape[1] % multiple]
+        if bad:
+            raise ValueError(f"{self.name}: export shapes {bad} are not multiples of {multiple}, "
+                             f"which the model ({self.model.encoder_stages} encoder stages) needs")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -207,41 +322,51 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ExperimentConfig":
+        """Build from `to_dict` output (JSON lists become tuples; absent sections: defaults)."""
+        model = dict(values.get("model", {}))
+        legacy_size = model.pop("metadata_size", constants.METADATA_SIZE)  # saved before 2026-12
+        if legacy_size != constants.METADATA_SIZE:
+            raise ValueError(f"model.metadata_size {legacy_size} differs from the data format's "
+                             f"{constants.METADATA_SIZE}")
         return cls(
             name=values["name"], description=values["description"], command=values["command"],
-            data=_from_dict(DataConfig, values.get("data", {})),
-            model=_from_dict(ModelConfig, values.get("model", {})),
-            train=_from_dict(TrainConfig, values.get("train", {})),
-            synthetic=_from_dict(SyntheticConfig, values.get("synthetic", {})),
+            data=config_grammar.from_dict(DataConfig, values.get("data", {})),
+            model=config_grammar.from_dict(ModelConfig, model),
+            train=config_grammar.from_dict(TrainConfig, values.get("train", {})),
+            synthetic=config_grammar.from_dict(SyntheticConfig, values.get("synthetic", {})),
+            optimize=config_grammar.from_dict(OptimizeConfig, values.get("optimize", {})),
+            export=config_grammar.from_dict(ExportConfig, values.get("export", {})),
         )
 
 
-def _from_dict(cls: type, values: dict[str, Any]) -> Any:
-    """Build a flat dataclass from a dict, turning JSON lists back into tuples."""
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - fields
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+# The sections an override can name: section -> its dataclass.
+SECTIONS: dict[str, type] = {name: hint for name, hint in
+                             typing.get_type_hints(ExperimentConfig).items()
+                             if dataclasses.is_dataclass(hint)}
 
 
-def override(config: ExperimentConfig, assignments: list[str]) -> ExperimentConfig:
-    """Return `config` with `section.field=value` assignments applied (values parsed as JSON).
+def override(config: ExperimentConfig, assignments: list[str] | tuple[str, ...]
+             ) -> ExperimentConfig:
+    """Return `config` with `section.field=value` assignments applied, validated.
 
-    Example: `override(cfg, ["train.epochs=2", "model.alpha=0.5"])`.
+    The one override grammar of every tool (`--override`, deepisp_tf/config_flags.py) and of
+    library callers. Example: `override(cfg, ["train.epochs=2", "export.int8_io=uint8"])`.
+
+    Raises:
+      ValueError: a malformed assignment, an unknown section or field, a value of the wrong
+        type (each naming the assignment), or a configuration that does not validate.
     """
     values = config.to_dict()
     for assignment in assignments:
-        key, sep, raw_value = assignment.partition("=")
-        section, dot, field = key.strip().partition(".")
-        if not sep or not dot or section not in values or not isinstance(values[section], dict):
-            raise ValueError(f"override {assignment!r} is not of the form section.field=value")
+        section, field, value = config_grammar.parse_assignment(assignment, SECTIONS)
         if field not in values[section]:
-            raise ValueError(f"override {assignment!r}: {section} has no field {field!r}")
+            raise ValueError(f"override {assignment!r}: {section} has no field {field!r}; "
+                             f"fields: {', '.join(values[section])}")
         try:
-            values[section][field] = json.loads(raw_value)
-        except json.JSONDecodeError:
-            values[section][field] = raw_value
+            hint = typing.get_type_hints(SECTIONS[section])[field]
+            values[section][field] = config_grammar.typed(value, hint, f"{section}.{field}")
+        except ValueError as error:
+            raise ValueError(f"override {assignment!r}: {error}") from None
     result = ExperimentConfig.from_dict(values)
     result.validate()
     return result
@@ -259,6 +384,7 @@ def quickstart() -> ExperimentConfig:
         train=TrainConfig(batch_size=16, epochs=12, steps_per_epoch=100, validation_steps=8,
                           learning_rate=3e-3, decay_epochs=3),
         synthetic=SyntheticConfig(variants_per_image=4),   # 40 DNGs: colour/noise variety
+        export=ExportConfig(variants=("float32", "int8"), extra_shapes=((256, 256),)),
     )
 
 
@@ -275,6 +401,7 @@ def default() -> ExperimentConfig:
         train=TrainConfig(batch_size=16, epochs=20, steps_per_epoch=100, validation_steps=16,
                           learning_rate=3e-3, decay_epochs=5),
         synthetic=SyntheticConfig(variants_per_image=8),   # 80 DNGs
+        export=ExportConfig(extra_shapes=((256, 256),)),
     )
 
 
@@ -290,9 +417,13 @@ def zrr() -> ExperimentConfig:
         model=ModelConfig(alpha=0.5),
         train=TrainConfig(batch_size=16, epochs=30, steps_per_epoch=1000, validation_steps=50),
         synthetic=SyntheticConfig(min_side=464),   # only if synthetic data is mixed in
+        export=ExportConfig(extra_shapes=((448, 448),)),   # PyNET's whole patches
     )
 
 
+# The preset every tool's --config defaults to (deepisp_tf/config_flags.py): it runs anywhere
+# in minutes, and it is what `tools.quickstart` trains.
+DEFAULT_PRESET = "quickstart"
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "quickstart": quickstart,
     "default": default,
@@ -307,64 +438,3 @@ def get_preset(name: str) -> ExperimentConfig:
     config = PRESETS[name]()
     config.validate()
     return config
-
-
-# --- Post-training optimization and TFLite export (deepisp_tf/optimize.py, export.py) ---
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimizeConfig:
-    """tfmot fine-tuning after training: magnitude pruning and quantization-aware training."""
-
-    target_sparsity: float = 0.5       # fraction of zero kernel weights in prunable layers
-    prune_steps: int = 300             # fine-tune steps with pruning (PolynomialDecay 0 -> target)
-    pruning_frequency: int = 20        # steps between mask updates
-    pruning_end_fraction: float = 0.7  # the target is reached at this fraction of prune_steps
-    qat_steps: int = 300               # quantization-aware fine-tune steps
-    learning_rate: float = 1e-4        # Adam, constant, for both fine-tunes
-    batch_size: int = 8
-
-    def validate(self) -> None:
-        if not 0.0 <= self.target_sparsity < 1.0:
-            raise ValueError(f"OptimizeConfig.target_sparsity must be in [0, 1), got "
-                             f"{self.target_sparsity}")
-        if min(self.prune_steps, self.qat_steps, self.pruning_frequency, self.batch_size) < 1:
-            raise ValueError("OptimizeConfig steps, pruning_frequency and batch_size must be >= 1")
-        if not 0.0 < self.pruning_end_fraction <= 1.0:
-            raise ValueError("OptimizeConfig.pruning_end_fraction must be in (0, 1]")
-
-
-EXPORT_VARIANTS = ("float32", "float16", "dynamic", "int8", "int8_per_tensor", "qat_int8",
-                   "pruned", "pruned_int8", "pruned_int8_per_tensor", "pruned_int8_sparse")
-INT8_IO_TYPES = ("float", "int8", "uint8")
-FULL_HD_INPUT = (1088, 1920)           # Mobile AI ISP challenge output size (H, W)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-    """TFLite conversion and the report that proves each variant (tools.convert_tflite)."""
-
-    variants: tuple[str, ...] = EXPORT_VARIANTS
-    input_shapes: tuple[tuple[int, int], ...] = ((256, 256),)   # (H, W); the first is evaluated
-    int8_io: str = "float"             # IO dtype of the int8 variants: float, int8 or uint8
-    representative_samples: int = 64   # calibration tiles from the training pipeline
-    eval_tiles: int = 32               # validation tiles for PSNR/SSIM through LiteRT
-    latency_runs: int = 20             # timed invokes per model (after 2 warm-ups)
-    threads: int = 2                   # LiteRT CPU threads for latency
-    # Write packed-IO models (<variant>_packed_<H>x<W>.tflite): input `bayer` [1, H/2, W/2, 4]
-    # (`cfa.pack`), output `rgb` [1, H/2, W/2, 12] (depth-to-space order); `Runner` packs and
-    # unpacks. XNNPACK runs the in-model pack and depth-to-space convs badly at full resolution.
-    packed_io: bool = False
-
-    def validate(self) -> None:
-        unknown = sorted(set(self.variants) - set(EXPORT_VARIANTS))
-        if unknown or not self.variants:
-            raise ValueError(f"unknown export variants {unknown}; choose from {EXPORT_VARIANTS}")
-        if self.int8_io not in INT8_IO_TYPES:
-            raise ValueError(f"ExportConfig.int8_io must be one of {INT8_IO_TYPES}, got "
-                             f"{self.int8_io!r}")
-        if not self.input_shapes:
-            raise ValueError("ExportConfig.input_shapes needs at least one (H, W)")
-        if min(self.representative_samples, self.eval_tiles, self.latency_runs,
-               self.threads) < 1:
-            raise ValueError("ExportConfig counts (samples, tiles, runs, threads) must be >= 1")

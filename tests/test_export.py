@@ -1,10 +1,12 @@
 """TFLite export: every variant converts, runs in LiteRT and matches its Keras model; the report
-tells the truth about the files; failures are per variant and named.
+tells the truth about the files; failures are per variant and named; the recommendation never
+ranks a variant without quality.
 
 One export of a tiny trained workdir (tests/test_optimize.py builds it) at 32x32 serves most
-tests. Parity tolerances are `export.PARITY_MIN_PSNR_DB` (justified there): float32 >= 70 dB
-(and |diff| <= 1e-4), float16 >= 45 dB, dynamic / int8 / QAT >= 30 dB, sparse-encoded int8
->= 25 dB, as PSNR of the LiteRT output against the Keras model the variant was converted from.
+tests. The tests compare LiteRT outputs with the Keras model's outputs themselves, with the
+tolerances stated here (`MIN_PSNR_DB`; the reasoning is beside `export.PARITY_MIN_PSNR_DB`):
+float32 >= 70 dB and |diff| <= 1e-4, float16 >= 45 dB, dynamic / int8 >= 30 dB, sparse-encoded
+int8 >= 25 dB, as PSNR of the LiteRT output against the Keras model (outputs in [0, 1]).
 """
 
 import gzip
@@ -17,12 +19,16 @@ import pytest
 import test_optimize as tiny
 from deepisp_tf import export
 from deepisp_tf.config import EXPORT_VARIANTS, ExportConfig
+from deepisp_tf.model.io import load_trained
 from deepisp_tf.model.io import ModelNotFoundError, save_trained
 from deepisp_tf.runtime.interpreter import Runner
 
-SHAPE = (tiny.CROP, tiny.CROP)
-CONFIG = ExportConfig(input_shapes=(SHAPE,), representative_samples=8, eval_tiles=4,
-                      latency_runs=3)
+SHAPE = (tiny.CROP, tiny.CROP)    # the scored shape the tiny preset's 34-px tiles give
+CONFIG = ExportConfig(representative_samples=8, eval_tiles=4, latency_runs=3)
+# Minimum PSNR (dB) of a LiteRT output against the Keras model it was converted from, per mode.
+MIN_PSNR_DB = {"float32": 70.0, "float16": 45.0, "dynamic": 30.0, "int8": 30.0,
+               "int8_per_tensor": 30.0, "int8_sparse": 25.0}
+FLOAT32_MAX_ABS_DIFF = 1e-4
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -53,7 +59,6 @@ def exported(workdir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keras_model(workdir):
-    from deepisp_tf.model.io import load_trained
     return export.fixed_shape_model(load_trained(workdir)[0], *SHAPE)
 
 
@@ -86,16 +91,23 @@ def test_float_model_variants_match_the_keras_model_within_their_tolerance(
     mode = export.VARIANTS[variant][1]
     for bayer, _, _ in val_tiles:
         expected = np.asarray(keras_model(bayer[None, ..., None]))[0]
-        assert psnr(runner.run(bayer), expected) >= export.PARITY_MIN_PSNR_DB[mode]
-    if variant == "float32":
-        np.testing.assert_allclose(runner.run(bayer), expected, atol=1e-4)
+        assert psnr(runner.run(bayer), expected) >= MIN_PSNR_DB[mode]
+        if variant == "float32":
+            np.testing.assert_allclose(runner.run(bayer), expected, atol=FLOAT32_MAX_ABS_DIFF)
 
 
-def test_report_parity_holds_for_every_variant_against_its_own_keras_model(exported):
-    _, report = exported
-    for entry in report["variants"]:
-        assert entry["parity_ok"], (entry["variant"], entry["parity_psnr_db"])
-        assert entry["parity_psnr_db"] >= export.PARITY_MIN_PSNR_DB[entry["mode"]]
+def test_report_parity_is_the_psnr_the_test_measures_against_the_keras_model(
+        exported, keras_model, val_tiles):
+    output, report = exported
+    for variant in ("float32", "float16", "dynamic", "int8", "int8_per_tensor"):
+        entry = entries(report)[variant]
+        runner = Runner(os.path.join(output, entry["file"]))
+        outputs = [runner.run(bayer) for bayer, _, _ in val_tiles]
+        expected = [np.asarray(keras_model(bayer[None, ..., None]))[0]
+                    for bayer, _, _ in val_tiles]
+        measured = psnr(np.concatenate(outputs), np.concatenate(expected))
+        assert entry["parity_psnr_db"] == pytest.approx(measured, abs=0.5), variant
+        assert entry["parity_ok"] == (measured >= entry["parity_min_psnr_db"])
 
 
 def test_pruned_and_qat_variants_stay_close_to_the_float_litert_model(exported, val_tiles):
@@ -107,8 +119,7 @@ def test_pruned_and_qat_variants_stay_close_to_the_float_litert_model(exported, 
     # The same pruned weights in int8: int8 tolerance against the pruned float32 file.
     for variant in ("pruned_int8", "pruned_int8_per_tensor", "pruned_int8_sparse"):
         mode = export.VARIANTS[variant][1]
-        assert psnr(runners[variant].run(bayer, metadata), pruned) >= (
-            export.PARITY_MIN_PSNR_DB[mode])
+        assert psnr(runners[variant].run(bayer, metadata), pruned) >= MIN_PSNR_DB[mode]
     # Three QAT steps at lr 1e-4 barely move the weights: close to the float model.
     assert psnr(runners["qat_int8"].run(bayer, metadata), reference) >= 25
 
@@ -154,17 +165,21 @@ def test_report_lists_ops_delegation_compatibility_latency_and_a_recommendation(
     assert "DENSIFY" in entries(report)["pruned_int8_sparse"]["ops"]
     assert entries(report)["int8"]["nnapi"]["min_android_api"] == export.NNAPI_INT8_API
     recommended = report["recommendation"]
-    assert recommended["variant"] in EXPORT_VARIANTS and recommended["reason"]
+    assert recommended["scored"] and recommended["reason"]
     markdown = open(os.path.join(output, "report.md")).read()
-    assert f"Recommended: `{recommended['file']}`" in markdown
+    if recommended["variant"] is None:  # nothing within the budget: said, not hidden
+        assert recommended["rejected"] and "No recommendation" in markdown
+    else:
+        chosen = entries(report)[recommended["variant"]]
+        assert chosen["psnr_drop_db"] <= CONFIG.max_psnr_drop_db and chosen["parity_ok"]
+        assert f"Recommended: `{recommended['file']}`" in markdown
     assert all(e["file"] in markdown for e in report["variants"])
 
 
 def test_a_failing_variant_is_reported_by_name_and_the_others_still_convert(
         workdir, tmp_path):
     empty_train = tiny.write_dataset(tmp_path / "data", {"train": 0, "val": 2})
-    config = ExportConfig(variants=("float32", "int8"), input_shapes=(SHAPE,), eval_tiles=2,
-                          latency_runs=1)
+    config = ExportConfig(variants=("float32", "int8"), eval_tiles=2, latency_runs=1)
     report = export.export_workdir(workdir, str(tmp_path / "out"), config,
                                    tiny.FAST_OPTIMIZE, data_dir=empty_train)
     by_variant = entries(report)
@@ -193,11 +208,11 @@ def test_fixed_shape_rebuild_converts_other_shapes_and_integer_io(keras_model, t
     path.write_bytes(export.convert_model(model, "int8", lambda: iter(samples), "uint8"))
     runner = Runner(path)
     assert runner.io_dtypes["bayer"] == np.uint8 and runner.io_dtypes["rgb"] == np.uint8
-    assert psnr(runner.run(bayer), expected) >= export.PARITY_MIN_PSNR_DB["int8"]
+    assert psnr(runner.run(bayer), expected) >= MIN_PSNR_DB["int8"]
 
 
 def test_shapes_the_model_cannot_take_are_refused_before_any_work(workdir, tmp_path):
-    config = ExportConfig(input_shapes=((32, 36),))
+    config = ExportConfig(extra_shapes=((32, 36),))
     with pytest.raises(ValueError, match=r"\[\[32, 36\]\] are not multiples of 8"):
         export.export_workdir(workdir, str(tmp_path / "out"), config)
     assert not os.path.exists(tmp_path / "out")
@@ -208,3 +223,59 @@ def test_missing_workdir_is_a_clear_error_naming_it(tmp_path):
     with pytest.raises(ModelNotFoundError, match="no_such_run"):
         export.export_workdir(missing, str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out")
+
+
+def _entry(variant, drop, latency_ms, size_bytes, parity_ok=True, scored=True):
+    """A converted report entry at SHAPE with the fields `recommend` reads."""
+    entry = {"variant": variant, "shape": list(SHAPE), "error": None, "file": f"{variant}.tflite",
+             "latency_ms": latency_ms, "size_bytes": size_bytes,
+             "xnnpack_all_delegated": True, "not_delegated_ops": []}
+    if scored:
+        entry.update(psnr=40.0 - drop, psnr_drop_db=drop, parity_ok=parity_ok,
+                     parity_psnr_db=60.0 if parity_ok else 20.0, parity_min_psnr_db=30.0)
+    return entry
+
+
+def test_recommendation_never_picks_a_variant_that_loses_more_than_the_budget():
+    # int8_per_tensor is the fastest and smallest, and loses 3.65 dB (as measured on the
+    # shipped model): quality comes first, so the slower float16 within budget wins.
+    entries_ = [_entry("float32", 0.0, 2.6, 473_000), _entry("float16", 0.02, 2.5, 274_000),
+                _entry("int8", 1.92, 1.6, 247_000), _entry("int8_per_tensor", 3.65, 1.5, 162_000)]
+    result = export.recommend(entries_, list(SHAPE), max_drop_db=0.3)
+    assert result["variant"] == "float16"
+    assert set(result["rejected"]) == {"int8", "int8_per_tensor"}
+    assert "3.65 dB" in result["rejected"]["int8_per_tensor"]
+    # Raising the budget lets the fastest in: the budget, not a fixed list, decides.
+    assert export.recommend(entries_, list(SHAPE), max_drop_db=4.0)["variant"] == (
+        "int8_per_tensor")
+
+
+def test_recommendation_ranks_speed_then_size_and_skips_failed_parity():
+    entries_ = [_entry("float32", 0.0, 2.0, 400_000), _entry("int8", 0.1, 1.0, 200_000),
+                _entry("int8_per_tensor", 0.1, 1.02, 150_000),   # within 5%: size decides
+                _entry("dynamic", 0.0, 0.5, 100_000, parity_ok=False)]
+    result = export.recommend(entries_, list(SHAPE), max_drop_db=0.3)
+    assert result["variant"] == "int8_per_tensor"
+    assert "parity" in result["rejected"]["dynamic"]
+
+
+def test_recommendation_refuses_to_rank_unscored_variants():
+    unscored = [_entry("float32", 0, 2.0, 400_000, scored=False),
+                _entry("int8", 0, 1.0, 200_000, scored=False)]
+    result = export.recommend(unscored, list(SHAPE), 0.3, "not scored: no data folder")
+    assert result["variant"] is None and result["file"] is None and not result["scored"]
+    assert "never ranked on speed and size alone" in result["reason"]
+    assert "no data folder" in result["reason"]
+    # One scored variant among unscored ones: only the scored one can be chosen.
+    mixed = [_entry("float32", 0.0, 2.0, 400_000), _entry("int8", 0, 1.0, 200_000, scored=False)]
+    assert export.recommend(mixed, list(SHAPE), 0.3)["variant"] == "float32"
+
+
+def test_export_without_data_recommends_nothing_and_says_why(workdir, tmp_path):
+    config = ExportConfig(variants=("float32",), latency_runs=1)
+    report = export.export_model(load_trained(workdir)[0], tiny.TINY, str(tmp_path), config,
+                                 data_dir=None)
+    assert report["shapes"] == [list(SHAPE)]
+    assert report["recommendation"]["variant"] is None
+    assert "quality was not scored" in report["recommendation"]["reason"]
+    assert "No recommendation" in open(tmp_path / "report.md").read()

@@ -11,15 +11,14 @@ import sys
 from absl import app, flags
 
 from deepisp_tf import atomic
-from deepisp_tf import config as config_lib
+from deepisp_tf import config_flags
 from deepisp_tf.data import bench_input, prepare
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input", os.environ.get("DEEPISP_RAW_SAMPLES", "../shared/raw_samples"),
                     "Folder of RAW files (default: $DEEPISP_RAW_SAMPLES or ../shared/raw_samples).")
 flags.DEFINE_string("output", "runs/bench_input", "Report folder (prepared copies go inside).")
-flags.DEFINE_string("config", "default", "Preset whose data settings to use.")
-flags.DEFINE_multi_string("override", [], "section.field=value, e.g. data.crop_size=128.")
+config_flags.define_config_flags()
 flags.DEFINE_list("workers", ["1", "2"], "prepare_data worker counts to compare.")
 flags.DEFINE_integer("batch_size", 16, "Batch size of the pipeline benchmark.")
 flags.DEFINE_integer("batches", 200, "Timed batches per pipeline mode.")
@@ -27,7 +26,7 @@ flags.DEFINE_integer("batches", 200, "Timed batches per pipeline mode.")
 
 def main(argv):
     del argv
-    experiment = config_lib.override(config_lib.get_preset(FLAGS.config), FLAGS.override)
+    experiment = config_flags.experiment_from_flags()
     paths = prepare.list_raw_files(FLAGS.input) if os.path.isdir(FLAGS.input) else []
     if not paths:
         sys.exit(f"benchmark_input: no RAW files in {FLAGS.input}")

@@ -11,15 +11,14 @@ import sys
 
 from absl import app, flags
 
-from deepisp_tf import config as config_lib
+from deepisp_tf import config_flags
 from deepisp_tf.data import prepare
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("source", "raw_dir", ["raw_dir", "synthetic", "zrr"], "What to prepare.")
 flags.DEFINE_string("input", None, "RAW folder (raw_dir) or dataset root (zrr).")
 flags.DEFINE_string("output", None, "Dataset folder to write (resumes if it exists).")
-flags.DEFINE_string("config", "default", "Preset whose data settings to use.")
-flags.DEFINE_multi_string("override", [], "section.field=value, e.g. data.tile_size=258.")
+config_flags.define_config_flags()
 flags.DEFINE_integer("workers", None, "Worker processes (default: CPU count).")
 flags.DEFINE_list("val_files", [], "Globs of file names held out for validation (whole groups).")
 flags.DEFINE_list("test_files", [], "Globs of file names held out for testing, e.g. a camera.")
@@ -55,8 +54,8 @@ def _required(path: str | None, source: str) -> str:
 
 def main(argv):
     del argv
-    experiment = config_lib.override(config_lib.get_preset(FLAGS.config), FLAGS.override)
     try:
+        experiment = config_flags.experiment_from_flags()
         manifest = run(FLAGS.source, FLAGS.input, FLAGS.output, experiment)
     except (prepare.PrepareError, ValueError) as error:
         sys.exit(f"prepare_data: {error}")

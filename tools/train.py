@@ -12,14 +12,12 @@ import sys
 
 from absl import app, flags, logging
 
-from deepisp_tf import config as config_lib
-from deepisp_tf import train
+from deepisp_tf import config_flags, train
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", "quickstart", f"Preset: {', '.join(sorted(config_lib.PRESETS))}.")
 flags.DEFINE_string("data", None, "Dataset folder written by tools.prepare_data.")
 flags.DEFINE_string("workdir", None, "Output folder (rerun the same command to resume).")
-flags.DEFINE_multi_string("override", [], "section.field=value, e.g. train.epochs=2.")
+config_flags.define_config_flags()
 flags.DEFINE_enum("strategy", "default", list(train.STRATEGIES),
                   "tf.distribute strategy; multi_worker reads TF_CONFIG.")
 flags.DEFINE_string("data_service", None, "tf.data service dispatcher address for the input.")
@@ -30,7 +28,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     try:
-        experiment = config_lib.override(config_lib.get_preset(FLAGS.config), FLAGS.override)
+        experiment = config_flags.experiment_from_flags()
     except ValueError as error:
         sys.exit(f"train: {error}")
     try:
