@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from deepisp_tf import atomic
+from deepisp_tf import atomic, constants
 from deepisp_tf.config import REFERENCE_RENDER_SETTINGS
 from deepisp_tf.raw.io import reference_render
 from deepisp_tf.runtime import batch, frames, models, pipeline
@@ -40,7 +40,7 @@ from deepisp_tf.runtime.engine import Engine
 from deepisp_tf.runtime.interpreter import Runner
 from deepisp_tf.runtime.profiling import StageTimes, measure, percentiles_ms, peak_rss_bytes
 
-FULL_HD = (1080, 1920)
+FULL_HD = constants.FULL_HD   # (1088, 1920): see deepisp_tf/constants.py
 REPORT_FILES = ("report.json", "report.md", "throughput.png")
 MODEL_REPORT_FILES = ("report.json", "report.md", "latency.png")
 
@@ -93,7 +93,7 @@ def _warm_up(runner: Runner, paths: Sequence[str]) -> None:
     """Run one tile (XNNPACK packs weights on the first invoke) and read every file once."""
     height, width = runner.tile_shape
     runner.run(np.zeros((height, width), np.float32),
-               np.zeros(12, np.float32) if runner.has_metadata else None)
+               np.zeros(constants.METADATA_SIZE, np.float32) if runner.has_metadata else None)
     for path in paths:
         with open(path, "rb") as handle:
             while handle.read(1 << 22):

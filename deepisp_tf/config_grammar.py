@@ -41,18 +41,18 @@ def typed(value: Any, hint: Any, name: str) -> Any:
         origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{name} needs a list, got {value!r}")
+            raise ValueError(f"{name} must be a list, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(typed(item, args[0], f"{name}[{i}]") for i, item in enumerate(value))
         if len(value) != len(args):
-            raise ValueError(f"{name} needs {len(args)} values, got {value!r}")
+            raise ValueError(f"{name} must have {len(args)} values, got {value!r}")
         return tuple(typed(item, arg, f"{name}[{i}]")
                      for i, (item, arg) in enumerate(zip(value, args)))
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if hint in (int, str, bool) and type(value) is hint:  # bool is not an int here
         return value
-    raise ValueError(f"{name} needs a {getattr(hint, '__name__', hint)}, got {value!r}")
+    raise ValueError(f"{name} must be {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
 def parse_assignment(assignment: str, sections: Iterable[str]) -> tuple[str, str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 import cv2
 import numpy as np
 
-from deepisp_tf import atomic, metrics
+from deepisp_tf import atomic, constants, metrics
 from deepisp_tf.config import REFERENCE_RENDER_DEFAULTS_NOTE, REFERENCE_RENDER_SETTINGS
 from deepisp_tf.data.prepare import list_raw_files, load_manifest
 from deepisp_tf.raw import cfa, classic, color
@@ -147,8 +147,8 @@ def open_model(path: str | None, tile: int | None = None) -> tuple[TileRunner, d
     else:
         raise FileNotFoundError(f"{path}: --model must be a training workdir or a .tflite file")
     height, width = runner.tile_shape
-    runner.run(np.zeros((height, width), np.float32),
-               np.zeros(12, np.float32) if runner.has_metadata else None)  # warm-up
+    runner.run(np.zeros((height, width), np.float32),  # warm-up
+               np.zeros(constants.METADATA_SIZE, np.float32) if runner.has_metadata else None)
     return runner, info
 
 

@@ -2,15 +2,17 @@
 
     [1/5] prepare    synthetic DNGs -> tiles      deepisp_tf.data.prepare (tools.prepare_data)
     [2/5] train      the `quickstart` preset      deepisp_tf.train (tools.train)
-    [3/5] convert    float32 + int8 TFLite        deepisp_tf.export (tools.convert_tflite)
+    [3/5] convert    the preset's export          deepisp_tf.export (tools.convert_tflite)
     [4/5] evaluate   int8 model vs classic ISPs   deepisp_tf.evaluate (tools.evaluate)
     [5/5] benchmark  concurrent runtime vs rawpy  deepisp_tf.bench (tools.benchmark)
 
-Output folder O: O/data, O/train, O/tflite, O/eval/<set>, O/bench (each the tool's own output),
-O/steps.json (wall time of every finished step) and O/summary.md / O/summary.json (one table of
-the figures of every step), all written atomically. Running again resumes: a step whose output
-is complete and matches the settings is skipped (prepare and train also resume inside
-themselves); once a step runs, every later step runs again, so no output is stale.
+Every setting comes from the preset (`config.ExperimentConfig`, with overrides): the export's
+variants and shapes are its `export` section; the deployed model is `deploy_variant` at the last
+export shape. Output folder O: O/data, O/train, O/tflite, O/eval/<set>, O/bench (each the tool's
+own output), O/steps.json (wall time of every finished step) and O/summary.md / O/summary.json
+(each step's own summary, side by side), all written atomically. Running again resumes: a step
+whose output is complete and matches the settings is skipped (prepare and train also resume
+inside themselves); once a step runs, every later step runs again, so no output is stale.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import os
 import time
 from typing import Any, Callable
 
-from deepisp_tf import atomic, bench, evaluate, export, train
+from deepisp_tf import atomic, bench, constants, evaluate, export, train
 from deepisp_tf import config as config_lib
 from deepisp_tf.data import prepare
 from deepisp_tf.model import io
@@ -31,10 +33,9 @@ from deepisp_tf.raw import synthetic
 STEPS_FILE = "steps.json"
 SUMMARY_MD, SUMMARY_JSON = "summary.md", "summary.json"
 SYNTHETIC_SET, RAW_SAMPLES_SET = "synthetic_test", "raw_samples"
-# Scored on validation tiles at 128 (the quickstart tiles are 130); 256 is deployed.
-QUICKSTART_EXPORT = config_lib.ExportConfig(variants=("float32", "int8"),
-                                            input_shapes=((128, 128), (256, 256)))
-QUICKSTART_BENCH = bench.Settings(model="", threads=2, workers=(1, 2), repeats=3)
+# What differs from bench.Settings' defaults: 2 interpreter threads, best of 3 runs.
+QUICKSTART_BENCH = bench.Settings(model="", threads=2, repeats=3)
+TRAINING_SECTIONS = ("data", "model", "train", "synthetic")   # what a trained workdir fixes
 
 
 class QuickstartError(RuntimeError):
@@ -47,11 +48,10 @@ class Settings:
 
     Attributes:
       output: the report folder (created; rerun with the same folder to resume).
-      preset: config preset trained.
+      preset: config preset run (its export section sets the converted variants and shapes).
       overrides: `section.field=value` applied to the preset (`config.override`).
       synthetic_limit: only the first N synthetic files (None: the whole set).
       prepare_workers: prepare worker processes (None: CPU count).
-      export: TFLite variants and shapes; the first shape is scored on validation tiles.
       deploy_variant: the variant evaluated and benchmarked, at the last export shape.
       eval_limit: evaluate at most N images per set.
       raw_samples: a folder of real RAW files also evaluated, or None.
@@ -60,11 +60,10 @@ class Settings:
     """
 
     output: str = "runs/quickstart"
-    preset: str = "quickstart"
+    preset: str = config_lib.DEFAULT_PRESET
     overrides: tuple[str, ...] = ()
     synthetic_limit: int | None = None
     prepare_workers: int | None = None
-    export: config_lib.ExportConfig = QUICKSTART_EXPORT
     deploy_variant: str = "int8"
     eval_limit: int | None = None
     raw_samples: str | None = None
@@ -76,6 +75,11 @@ def default_raw_samples() -> str | None:
     """Return $DEEPISP_RAW_SAMPLES, else ../shared/raw_samples when that folder exists."""
     path = os.environ.get("DEEPISP_RAW_SAMPLES") or os.path.join("..", "shared", "raw_samples")
     return path if os.path.isdir(path) else None
+
+
+def _jsonable(value: Any) -> Any:
+    """Return `value` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +95,9 @@ class Context:
 
     @property
     def deploy_model(self) -> str:
-        height, width = self.settings.export.input_shapes[-1]
-        return self.path("tflite", f"{self.settings.deploy_variant}_{height}x{width}.tflite")
+        height, width = self.experiment.export_shapes()[-1]
+        return self.path("tflite", constants.tflite_name(
+            self.settings.deploy_variant, height, width, self.experiment.export.packed_io))
 
     def eval_sets(self) -> dict[str, str]:
         """Return {set name: input folder}: the synthetic test split, and the real files."""
@@ -104,23 +109,20 @@ class Context:
     def bench_settings(self) -> bench.Settings:
         return dataclasses.replace(self.settings.benchmark, model=self.deploy_model)
 
+    def prepare_extra(self) -> dict[str, Any]:
+        return _jsonable({"synthetic": dataclasses.asdict(self.experiment.synthetic),
+                          "synthetic_limit": self.settings.synthetic_limit})
 
-def _jsonable(value: Any) -> Any:
-    """Return `value` as it reads back from JSON (tuples become lists)."""
-    return json.loads(json.dumps(value))
+    def training_settings(self) -> dict[str, Any]:
+        return _jsonable({k: self.experiment.to_dict()[k] for k in TRAINING_SECTIONS})
 
 
 # ----------------------------------------------------------------------------- steps
 
 
-def _prepare_extra(ctx: Context) -> dict[str, Any]:
-    return _jsonable({"synthetic": dataclasses.asdict(ctx.experiment.synthetic),
-                      "synthetic_limit": ctx.settings.synthetic_limit})
-
-
 def _prepare_done(ctx: Context) -> bool:
     manifest = prepare.load_manifest(ctx.path("data")) or {}
-    expected = {**_prepare_extra(ctx),
+    expected = {**ctx.prepare_extra(),
                 "settings": _jsonable(prepare.settings_of(ctx.experiment.data))}
     return bool(manifest.get("complete")) and all(manifest.get(k) == v
                                                   for k, v in expected.items())
@@ -132,27 +134,36 @@ def _prepare_run(ctx: Context) -> None:
                                limit=ctx.settings.synthetic_limit)
     manifest = prepare.prepare_files(paths, ctx.path("data"), ctx.experiment.data,
                                      source="synthetic", workers=ctx.settings.prepare_workers,
-                                     extra=_prepare_extra(ctx))
+                                     extra=ctx.prepare_extra())
     ctx.echo(prepare.format_summary(manifest))
     if not prepare.usable(manifest):
         raise QuickstartError(f"prepare: {ctx.path('data')} has no training tiles")
 
 
+def _run_summary(ctx: Context) -> train.RunSummary | None:
+    run = train.read_json(ctx.path("train", train.RUN_FILE))
+    if run is None:
+        return None
+    return train.RunSummary(**{f.name: run[f.name] for f in dataclasses.fields(train.RunSummary)})
+
+
+def _same_training(ctx: Context) -> bool:
+    """Return whether the train workdir is empty or holds a run with these training settings."""
+    if not os.path.isfile(ctx.path("train", io.CONFIG_FILE)):
+        return True
+    saved = io.load_config(ctx.path("train")).to_dict()
+    return _jsonable({k: saved[k] for k in TRAINING_SECTIONS}) == ctx.training_settings()
+
+
 def _train_done(ctx: Context) -> bool:
-    run = train.read_json(ctx.path("train", train.RUN_FILE)) or {}
-    return (bool(run.get("complete")) and os.path.isfile(io.model_path(ctx.path("train")))
-            and _same_experiment(ctx))
-
-
-def _same_experiment(ctx: Context) -> bool:
-    """Return whether the train workdir is empty or holds a run of this very experiment."""
-    saved = train.read_json(ctx.path("train", io.CONFIG_FILE))
-    return saved is None or saved == _jsonable(ctx.experiment.to_dict())
+    summary = _run_summary(ctx)
+    return (summary is not None and summary.complete and _same_training(ctx)
+            and os.path.isfile(io.model_path(ctx.path("train"))))
 
 
 def _train_run(ctx: Context) -> None:
     """Train (or resume) the preset; refuse a workdir trained with other settings."""
-    if not _same_experiment(ctx):
+    if not _same_training(ctx):
         raise QuickstartError(f"train: {ctx.path('train')} holds a run with other settings; "
                               "use a new --output folder")
     summary = train.train(ctx.experiment, ctx.path("data"), ctx.path("train"),
@@ -161,15 +172,14 @@ def _train_run(ctx: Context) -> None:
 
 
 def _convert_done(ctx: Context) -> bool:
-    report = train.read_json(ctx.path("tflite", "report.json")) or {}
-    return (report.get("export_config") == _jsonable(dataclasses.asdict(ctx.settings.export))
-            and report.get("source") == ctx.path("train")
+    return (export.is_current(ctx.path("tflite"), ctx.experiment.export, ctx.path("train"))
             and os.path.isfile(ctx.deploy_model))
 
 
 def _convert_run(ctx: Context) -> None:
-    report = export.export_workdir(ctx.path("train"), ctx.path("tflite"), ctx.settings.export,
-                                   data_dir=ctx.path("data"))
+    report = export.export_model(io.load_trained(ctx.path("train"))[0], ctx.experiment,
+                                 ctx.path("tflite"), data_dir=ctx.path("data"),
+                                 source=ctx.path("train"))
     ctx.echo(export.summary(report, ctx.path("tflite")))
     if not os.path.isfile(ctx.deploy_model):
         errors = "; ".join(e["error"] for e in report["errors"]) or "not produced"
@@ -258,12 +268,11 @@ def run_quickstart(settings: Settings = Settings(), echo: Callable[[str], None] 
 
     Raises:
       QuickstartError: a step produced nothing the next step can use.
-      ValueError: bad overrides or export settings.
+      ValueError: a bad preset or overrides.
     """
     started, load_start = time.perf_counter(), os.getloadavg()
     experiment = config_lib.override(config_lib.get_preset(settings.preset),
                                      list(settings.overrides))
-    settings.export.validate()
     if settings.raw_samples and not os.path.isdir(settings.raw_samples):
         raise QuickstartError(f"{settings.raw_samples}: raw samples folder does not exist")
     ctx = Context(settings, experiment, echo)
@@ -301,69 +310,28 @@ def run_quickstart(settings: Settings = Settings(), echo: Callable[[str], None] 
 # ----------------------------------------------------------------------------- summary
 
 
-def _variant_entry(report: dict[str, Any], variant: str, shape: list[int]) -> dict[str, Any]:
-    for entry in report["variants"]:
-        if entry["variant"] == variant and entry["shape"] == shape and not entry["error"]:
-            return entry
-    return {}
-
-
-def conversion_section(report: dict[str, Any], deploy_variant: str) -> dict[str, Any]:
-    """Return float32 and the deployed variant at the scored shape: size, reduction, PSNR."""
-    shape = report["export_config"]["input_shapes"][0]
-    float32, deployed = (_variant_entry(report, v, shape) for v in ("float32", deploy_variant))
-    drop = (float32["psnr"] - deployed["psnr"] if "psnr" in float32 and "psnr" in deployed
-            else None)
-    return {"scored_shape": shape, "tiles": report["evaluation"].get("tiles"),
-            "keras_float": report["evaluation"].get("keras_float"),
-            "float32": {k: float32.get(k) for k in ("size_bytes", "psnr", "ssim")},
-            "quantized": {"variant": deploy_variant, "size_bytes": deployed.get("size_bytes"),
-                          "reduction_pct": deployed.get("reduction_vs_float32_pct"),
-                          "psnr": deployed.get("psnr"), "ssim": deployed.get("ssim"),
-                          "drop_vs_float32_db": drop,
-                          "drop_vs_keras_db": deployed.get("psnr_drop_db")}}
-
-
-def evaluation_section(report: dict[str, Any]) -> dict[str, Any]:
-    """Return the images scored and each method's mean PSNR / SSIM of one evaluation."""
-    methods = {m: {"psnr": s["psnr"], "ssim": s["ssim"]} for m, s in report["means"].items()}
-    return {"input": report["input"]["path"], "note": report["input"]["note"],
-            "images": report["means"]["ours"]["images"], "methods": methods}
-
-
-def benchmark_section(report: dict[str, Any]) -> dict[str, Any]:
-    """Return the headline throughput of a file-mode benchmark report."""
-    summary = report["summary"]
-    return {"files": len(report["files"]),
-            "megapixels": report["runs"][0]["megapixels"] if report["runs"] else None,
-            "threads": report["settings"]["threads"],
-            "serial_mp_s": summary["serial_megapixels_per_s"],
-            "concurrent_mp_s": summary["concurrent_megapixels_per_s"],
-            "concurrent_workers": summary["best_concurrent_workers"],
-            "rawpy_mp_s": summary["rawpy_megapixels_per_s"],
-            "ratio_concurrent_to_rawpy": summary["ratio_concurrent_to_rawpy"]}
-
-
 def build_summary(ctx: Context, status: dict[str, str], timings: dict[str, Any]
                   ) -> dict[str, Any]:
-    """Read every step's own report into the summary's sections."""
+    """Put each step's own summary side by side: the manifest's splits, the run summary, the
+    export headline, each evaluation's means and the benchmark's summary."""
     manifest = prepare.load_manifest(ctx.path("data"))
-    run = train.read_json(ctx.path("train", train.RUN_FILE))
-    keys = ("epochs", "wall_seconds", "tiles_per_second", "best_epoch", "best_val_psnr",
-            "best_val_ssim", "params", "kmac_per_pixel")
+    evaluations = {name: train.read_json(ctx.path("eval", name, "report.json"))
+                   for name in ctx.eval_sets()}
+    bench_report = train.read_json(ctx.path("bench", "report.json"))
     return {
         "output": ctx.path(), "preset": ctx.experiment.name,
         "overrides": list(ctx.settings.overrides),
         "dataset": {split: {k: manifest["splits"][split][k] for k in ("files", "tiles")}
                     for split in prepare.SPLITS},
-        "training": {key: run[key] for key in keys},
+        "training": dataclasses.asdict(_run_summary(ctx)),
         "conversion": {"deployed": os.path.basename(ctx.deploy_model),
-                       **conversion_section(train.read_json(ctx.path("tflite", "report.json")),
-                                            ctx.settings.deploy_variant)},
-        "evaluation": {name: evaluation_section(train.read_json(ctx.path("eval", name,
-                                                                   "report.json")))
-                       for name in ctx.eval_sets()},
-        "benchmark": benchmark_section(train.read_json(ctx.path("bench", "report.json"))),
+                       **export.headline(export.read_report(ctx.path("tflite")),
+                                         ctx.settings.deploy_variant)},
+        "evaluation": {name: {"input": report["input"]["path"], "means": report["means"]}
+                       for name, report in evaluations.items()},
+        "benchmark": {"files": len(bench_report["files"]),
+                      "threads": bench_report["settings"]["threads"],
+                      **bench_report["summary"]},
         "steps": {step.name: {"status": status[step.name],
                               **{k: timings.get(step.name, {}).get(k)
                                  for k in ("seconds", "load_average")}}
@@ -377,13 +345,16 @@ def _num(value: float | None, spec: str = ".2f", unit: str = "") -> str:
     return format(value, spec) + unit
 
 
+def _kb(size: int | None) -> str:
+    return _num(size and size / 1e3, ".0f", " kB")
+
+
 def format_markdown(summary: dict[str, Any]) -> str:
     """Return the one summary table (Markdown) and where the reports are."""
     data, run, conv, bench_ = (summary[k] for k in ("dataset", "training", "conversion",
                                                     "benchmark"))
     deployed, float32 = conv["quantized"], conv["float32"]
-    variant = deployed["variant"]
-    shape = "x".join(map(str, conv["scored_shape"]))
+    variant, shape = deployed["variant"], "x".join(map(str, conv["scored_shape"]))
     rows = [("dataset", f"{split} files / tiles", f"{data[split]['files']} / "
              f"{data[split]['tiles']}") for split in prepare.SPLITS]
     rows += [
@@ -394,24 +365,26 @@ def format_markdown(summary: dict[str, Any]) -> str:
         ("training", "params, kMAC / px",
          f"{run['params'] / 1e6:.3f} M, {_num(run['kmac_per_pixel'])}"),
         ("conversion", f"float32 / {variant} size",
-         f"{_num(float32['size_bytes'] and float32['size_bytes'] / 1e3, '.0f', ' kB')} / "
-         f"{_num(deployed['size_bytes'] and deployed['size_bytes'] / 1e3, '.0f', ' kB')} "
+         f"{_kb(float32['size_bytes'])} / {_kb(deployed['size_bytes'])} "
          f"({_num(deployed['reduction_pct'], '.0f', '%')} smaller)"),
         ("conversion", f"val PSNR through LiteRT ({conv['tiles']} tiles, {shape})",
          f"float32 {_num(float32['psnr'], '.2f', ' dB')}, {variant} "
          f"{_num(deployed['psnr'], '.2f', ' dB')} ({variant} drop vs float32 "
-         f"{_num(deployed['drop_vs_float32_db'], '+.2f', ' dB')})")]
+         f"{_num(deployed['drop_vs_float32_db'], '+.2f', ' dB')})"),
+        ("conversion", "recommended", conv["recommended"] or "none within the quality budget")]
     for name, result in summary["evaluation"].items():
-        methods = result["methods"]
+        means = result["means"]
         scores = ", ".join(f"{evaluate.METHODS[m]}{' ' + variant if m == 'ours' else ''} "
-                           f"{_num(methods[m]['psnr'])} / {_num(methods[m]['ssim'], '.4f')}"
-                           for m in evaluate.METHODS if m in methods)
-        rows.append(("evaluation", f"{name} ({result['images']} images) PSNR / SSIM", scores))
+                           f"{_num(means[m]['psnr'])} / {_num(means[m]['ssim'], '.4f')}"
+                           for m in evaluate.METHODS if m in means)
+        rows.append(("evaluation", f"{name} ({means['ours']['images']} images) PSNR / SSIM",
+                     scores))
     rows.append(("benchmark", f"MP/s on {bench_['files']} test DNGs ({bench_['threads']} "
                  "interpreter threads)",
-                 f"concurrent {_num(bench_['concurrent_mp_s'])} vs rawpy render "
-                 f"{_num(bench_['rawpy_mp_s'])}: {_num(bench_['ratio_concurrent_to_rawpy'])}x "
-                 f"(serial {_num(bench_['serial_mp_s'])})"))
+                 f"concurrent {_num(bench_['concurrent_megapixels_per_s'])} vs rawpy render "
+                 f"{_num(bench_['rawpy_megapixels_per_s'])}: "
+                 f"{_num(bench_['ratio_concurrent_to_rawpy'])}x "
+                 f"(serial {_num(bench_['serial_megapixels_per_s'])})"))
     for name, step in summary["steps"].items():
         rows.append(("wall time", name, f"{_num(step['seconds'], '.1f', ' s')}"
                      + (" (earlier run, skipped now)" if step["status"] == "skipped" else "")))

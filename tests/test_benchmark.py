@@ -104,9 +104,9 @@ def test_model_mode_times_every_model_and_reports_broken_ones(models, tmp_path):
     assert rows["tiny_int8.tflite"]["kind"] == "int8"
     for name in ("tiny_float32.tflite", "tiny_int8.tflite"):
         row = rows[name]
-        assert set(row["tile_latency_ms"]) == LATENCY_KEYS and row["frame"] == [1080, 1920]
+        assert set(row["tile_latency_ms"]) == LATENCY_KEYS and row["frame"] == list(bench.FULL_HD)
         assert row["tiles_per_frame"] == len(pipeline.plan_record(
-            frames.synthetic_record(1080, 1920), 64, pipeline.default_overlap(64)).grid)
+            frames.synthetic_record(*bench.FULL_HD), 64, pipeline.default_overlap(64)).grid)
         assert row["frame_latency_ms"]["p50"] > row["tile_latency_ms"]["p50"]
     paths = bench.write_report(report, str(tmp_path / "report"))
     assert [os.path.basename(p) for p in paths] == list(bench.MODEL_REPORT_FILES)

@@ -143,10 +143,11 @@ def test_packed_model_renders_the_image_of_the_unpacked_model(tflite_models, mod
 def test_export_writes_packed_files_that_the_report_measures_at_full_resolution(tmp_path):
     """Without data only float32 converts; its packed file is named so, runs through `Runner`
     at the full-resolution tile, and stays on XNNPACK."""
-    experiment = config_lib.ExperimentConfig(name="tiny", description="", command="",
-                                             model=TINY)
-    config = config_lib.ExportConfig(variants=("float32",), input_shapes=((TILE, TILE),),
-                                     latency_runs=3, threads=1, packed_io=True)
+    experiment = config_lib.ExperimentConfig(  # tiles of TILE + 2: the scored shape is TILE
+        name="tiny", description="", command="", model=TINY,
+        data=config_lib.DataConfig(tile_size=TILE + 2, tile_stride=TILE + 2, crop_size=TILE))
+    config = config_lib.ExportConfig(variants=("float32",), latency_runs=3, threads=1,
+                                     packed_io=True)
     report = export.export_model(_trained(TINY, None), experiment, str(tmp_path), config)
     entry, = report["variants"]
     assert entry["error"] is None and entry["packed_io"]

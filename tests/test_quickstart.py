@@ -1,17 +1,20 @@
 """The one-command quickstart: every step runs on tiny settings, the summary has every section
-with finite numbers, an interrupted run resumes without redoing finished steps, and a folder
-holding other settings is refused rather than mixed."""
+with finite numbers, an interrupted run resumes without redoing finished steps, a folder
+holding other settings is refused rather than mixed, and `python -m tools.quickstart` runs the
+same settings from its flags."""
 
 import dataclasses
 import json
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from deepisp_tf import bench, quickstart
-from deepisp_tf.config import ExportConfig
+from deepisp_tf import config as config_lib
 from deepisp_tf.raw import dng
 from deepisp_tf.runtime import frames
 
@@ -21,18 +24,18 @@ TINY_OVERRIDES = (
     "model.decoder_filters=[8, 8]", "model.metadata_units=8", "train.batch_size=4",
     "train.epochs=1", "train.steps_per_epoch=2", "train.validation_steps=1",
     "train.image_summaries=0", "synthetic.variants_per_image=1", "synthetic.min_side=64",
-    "synthetic.max_side=96")
+    "synthetic.max_side=96", "export.extra_shapes=[]", "export.representative_samples=4",
+    "export.eval_tiles=2", "export.latency_runs=1")
+SYNTHETIC_LIMIT, PREPARE_WORKERS = 4, 1
 STEP_NAMES = [step.name for step in quickstart.STEPS]
 
 
 def tiny_settings(output, raw_samples) -> quickstart.Settings:
-    """Four 64-96 px synthetic DNGs (2 train, 1 val, 1 test), 1 epoch x 2 steps, 32 px tiles."""
+    """Four 64-96 px synthetic DNGs (2 train, 1 val, 1 test), 1 epoch x 2 steps, 32 px tiles;
+    everything else (export variants, benchmark settings) as the real quickstart."""
     return quickstart.Settings(
-        output=str(output), overrides=TINY_OVERRIDES, synthetic_limit=4, prepare_workers=1,
-        export=ExportConfig(variants=("float32", "int8"), input_shapes=((32, 32),),
-                            representative_samples=4, eval_tiles=2, latency_runs=1),
-        raw_samples=str(raw_samples),
-        benchmark=bench.Settings(model="", threads=1, workers=(1,), repeats=1))
+        output=str(output), overrides=TINY_OVERRIDES, synthetic_limit=SYNTHETIC_LIMIT,
+        prepare_workers=PREPARE_WORKERS, raw_samples=str(raw_samples))
 
 
 def _interrupt(*args, **kwargs):
@@ -63,7 +66,8 @@ def runs(tmp_path_factory):
                    "tflite": _mtimes(root / "out" / "tflite"),
                    "eval": _mtimes(root / "out" / "eval" / quickstart.SYNTHETIC_SET)}
     summary = quickstart.run_quickstart(settings, echo=second_lines.append)
-    return {"settings": settings, "out": str(root / "out"), "first": first_lines,
+    return {"settings": settings, "out": str(root / "out"), "raw_samples": str(raw_samples),
+            "first": first_lines,
             "second": second_lines, "after_first": after_first, "summary": summary}
 
 
@@ -123,11 +127,12 @@ def test_summary_has_every_section_with_finite_numbers(runs):
     assert 0 < conversion["quantized"]["reduction_pct"] < 100
     for name in (quickstart.SYNTHETIC_SET, quickstart.RAW_SAMPLES_SET):
         result = summary["evaluation"][name]
-        assert result["images"] == 1
-        assert set(result["methods"]) == {"ours", "rawpy_linear", "classic"}
+        assert {m["images"] for m in result["means"].values()} == {1}
+        assert set(result["means"]) == {"ours", "rawpy_linear", "classic"}
     assert summary["benchmark"]["files"] == 1
     assert summary["benchmark"]["ratio_concurrent_to_rawpy"] == pytest.approx(
-        summary["benchmark"]["concurrent_mp_s"] / summary["benchmark"]["rawpy_mp_s"])
+        summary["benchmark"]["concurrent_megapixels_per_s"]
+        / summary["benchmark"]["rawpy_megapixels_per_s"])
     numbers = list(_numbers({k: v for k, v in summary.items() if k != "steps"}))
     assert len(numbers) > 40 and all(math.isfinite(n) for n in numbers)
     assert all(v is not None for v in conversion["quantized"].values())
@@ -157,13 +162,39 @@ def test_a_finished_folder_is_not_redone_and_other_settings_are_refused(runs):
         quickstart.run_quickstart(changed, echo=lines.append)
 
 
-def test_cli_settings_are_the_real_quickstart_and_raw_samples_default_to_the_env(
+def test_cli_runs_the_same_settings_from_its_flags_and_finds_the_folder_finished(runs):
+    # The CLI on the finished folder: had any flag been dropped on the way to the settings
+    # (overrides, limits, the raw samples), a step would run again or the folder be refused.
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.quickstart", f"--output={runs['out']}",
+         f"--raw_samples={runs['raw_samples']}", f"--synthetic_limit={SYNTHETIC_LIMIT}",
+         f"--prepare_workers={PREPARE_WORKERS}", "--config=quickstart",
+         *(f"--override={item}" for item in TINY_OVERRIDES)],
+        capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("done already, skipped") == len(STEP_NAMES), result.stdout
+    assert "| step | figure | value |" in result.stdout
+    assert f"report folder: {runs['out']}" in result.stdout
+
+
+def test_cli_refuses_a_bad_override_naming_it(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tools.quickstart",
+                             f"--output={tmp_path}", "--override=train.epochs=two"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert "quickstart: override 'train.epochs=two'" in result.stderr
+    assert not os.listdir(tmp_path)
+
+
+def test_default_settings_are_the_real_quickstart_and_raw_samples_default_to_the_env(
         tmp_path, monkeypatch):
     settings = quickstart.Settings()
-    assert settings.preset == "quickstart" and not settings.overrides
+    assert settings.preset == config_lib.DEFAULT_PRESET == "quickstart"
+    assert not settings.overrides
     assert settings.synthetic_limit is None and settings.eval_limit is None
-    assert settings.export.variants == ("float32", "int8")
-    assert settings.export.input_shapes[0] == (128, 128)  # fits the 130 px quickstart tiles
+    preset = config_lib.get_preset(settings.preset)
+    assert preset.export.variants == ("float32", "int8")
+    assert preset.export_shapes()[0] == (128, 128)  # scored: fits the 130 px quickstart tiles
     monkeypatch.setenv("DEEPISP_RAW_SAMPLES", str(tmp_path))
     assert quickstart.default_raw_samples() == str(tmp_path)
     monkeypatch.setenv("DEEPISP_RAW_SAMPLES", str(tmp_path / "absent"))

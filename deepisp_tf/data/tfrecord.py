@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepisp_tf.constants import METADATA_SIZE  # noqa: F401  (re-exported: the schema's size)
 from deepisp_tf.tf_env import tf
-
-METADATA_SIZE = 12  # camera->sRGB matrix (9, row-major) + white-balance gains (3)
 
 FEATURES = {
     "mosaic": tf.io.FixedLenFeature([], tf.string),        # uint16 LE [T, T], RGGB

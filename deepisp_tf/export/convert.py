@@ -127,7 +127,8 @@ def convert_model(model: keras.Model, mode: str,
     elif mode in INTEGER_MODES:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         # A private converter flag (TF 2.21): the only switch for per-tensor weight scales.
-        converter._experimental_disable_per_channel = mode == "int8_per_tensor"  # pylint: disable=protected-access
+        per_tensor = mode == "int8_per_tensor"
+        converter._experimental_disable_per_channel = per_tensor  # pylint: disable=W0212
         if mode == "int8_sparse":
             converter.optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
         converter.representative_dataset = representative  # QAT: only for unannotated tensors

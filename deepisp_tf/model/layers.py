@@ -25,11 +25,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from deepisp_tf import constants
 from deepisp_tf.config import DECODER_BLOCKS, UPSAMPLING_MODES
 from deepisp_tf.tf_env import keras
 
 PACK_LAYER_NAME = "pack_mosaic"
-OUTPUT_LAYER_NAME = "rgb"
+OUTPUT_LAYER_NAME = constants.OUTPUT_RGB
 BILINEAR_SUFFIX = "_bilinear"
 # Layers whose weights are structure, not learned: pruning or training them breaks the model.
 FIXED_LAYER_NAMES = (PACK_LAYER_NAME, OUTPUT_LAYER_NAME, OUTPUT_LAYER_NAME + BILINEAR_SUFFIX)
@@ -206,7 +207,8 @@ def bilinear_demosaic_kernel() -> np.ndarray:
                1: np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]]) / 4}
     weights[2] = weights[0]
     site_colour = ((0, 1), (1, 2))  # RGGB: colour of mosaic site (y % 2, x % 2)
-    kernel = np.zeros((3, 3, 4, 12), dtype=np.float32)
+    kernel = np.zeros((3, 3, constants.PACKED_PLANES, constants.PACKED_OUTPUT_CHANNELS),
+                      dtype=np.float32)
     for dy in range(2):
         for dx in range(2):
             for c in range(3):
@@ -242,9 +244,10 @@ def output_head(x: Any, packed: Any, name: str = OUTPUT_LAYER_NAME,
       Keras tensor [B, H, W, 3] in [0, 1]; with `packed_io`, [B, H/2, W/2, 12] in [0, 1] in
       the channel order of `depth_to_space_kernel` (channel 3 * (2 * dy + dx) + c).
     """
-    residual = keras.layers.Conv2D(12, 1, kernel_initializer="zeros", name=f"{name}_conv")(x)
+    residual = keras.layers.Conv2D(constants.PACKED_OUTPUT_CHANNELS, 1, kernel_initializer="zeros",
+                                   name=f"{name}_conv")(x)
     bilinear = keras.layers.Conv2D(
-        12, 3, padding="same", use_bias=False, trainable=False,
+        constants.PACKED_OUTPUT_CHANNELS, 3, padding="same", use_bias=False, trainable=False,
         kernel_initializer=keras.initializers.Constant(
             (bilinear_demosaic_kernel() * OUTPUT_RANGE).tolist()),
         name=f"{name}{BILINEAR_SUFFIX}")(packed)

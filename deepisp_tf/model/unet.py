@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepisp_tf import constants
 from deepisp_tf.config import ModelConfig
 from deepisp_tf.model import layers
 from deepisp_tf.tf_env import keras
@@ -45,9 +46,8 @@ ENCODER_STAGE_OUTPUTS = (
     "block_12_add",               # stride 16
     "block_16_project_BN",        # stride 32
 )
-INPUT_BAYER = "bayer"
-INPUT_METADATA = "metadata"
-OUTPUT_RGB = layers.OUTPUT_LAYER_NAME
+INPUT_BAYER, INPUT_METADATA, OUTPUT_RGB = (constants.INPUT_BAYER, constants.INPUT_METADATA,
+                                           constants.OUTPUT_RGB)
 
 
 def validate_config(config: ModelConfig) -> None:

@@ -31,6 +31,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from deepisp_tf.constants import METADATA_SIZE
 from deepisp_tf.raw.io import read_raw
 from deepisp_tf.runtime import pipeline, tiling
 from deepisp_tf.runtime.profiling import StageTimes
@@ -219,7 +220,7 @@ class Engine:
         weights, which must not count in the run)."""
         replica = self.runner.replica()
         tile = np.zeros((self.tile, self.tile), self.quantization[0].dtype)
-        pipeline.run_tile(replica, tile, np.zeros(12, np.float32) if replica.has_metadata
+        pipeline.run_tile(replica, tile, np.zeros(METADATA_SIZE, np.float32) if replica.has_metadata
                           else None, None)
         return replica
 

@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType, load_delegate
 
+from deepisp_tf.constants import (INPUT_BAYER, INPUT_METADATA, METADATA_SIZE, OUTPUT_RGB,
+                                  PACKED_OUTPUT_CHANNELS, PACKED_PLANES)
+
 log = logging.getLogger(__name__)
 
-METADATA_SIZE = 12
 CPU_DELEGATES = ("xnnpack", "none")
 # Library names tried for the named accelerator delegates (None: no Python-loadable library).
 DELEGATE_LIBRARIES: dict[str, str | None] = {
@@ -316,9 +318,9 @@ class Runner:
         signature = next(iter(signatures.values()), {"inputs": {}, "outputs": {}})
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
-        self._bayer = _find(inputs, signature["inputs"], "bayer", 4)
-        self._metadata = _find(inputs, signature["inputs"], "metadata", 2)
-        self._rgb = _find(outputs, signature["outputs"], "rgb", 4)
+        self._bayer = _find(inputs, signature["inputs"], INPUT_BAYER, 4)
+        self._metadata = _find(inputs, signature["inputs"], INPUT_METADATA, 2)
+        self._rgb = _find(outputs, signature["outputs"], OUTPUT_RGB, 4)
         if self._bayer is None or self._rgb is None:
             raise ValueError(
                 f"{self.model_path}: no `bayer` [1, h, w, 1] input or `rgb` [1, h, w, 3] "
@@ -326,9 +328,10 @@ class Runner:
                 f"{[d['name'] for d in outputs]})")
         shape = tuple(int(d) for d in self._bayer["shape"])
         out_shape = tuple(int(d) for d in self._rgb["shape"])
-        self.packed_io = (len(shape) == 4 and shape[3] == 4 and len(out_shape) == 4
-                          and out_shape[3] == 12)
-        if len(shape) != 4 or shape[0] != 1 or shape[3] != (4 if self.packed_io else 1):
+        self.packed_io = (len(shape) == 4 and shape[3] == PACKED_PLANES and len(out_shape) == 4
+                          and out_shape[3] == PACKED_OUTPUT_CHANNELS)
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != (PACKED_PLANES if self.packed_io
+                                                            else 1):
             raise ValueError(f"{self.model_path}: bayer input must be [1, h, w, 1] (or packed "
                              f"[1, h/2, w/2, 4] with an rgb [1, h/2, w/2, 12] output), got "
                              f"{shape}")
