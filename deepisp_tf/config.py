@@ -211,7 +211,6 @@ EXPORT_VARIANTS: dict[str, tuple[str, str]] = {
     "pruned_int8_sparse": ("pruned", "int8_sparse"),
 }
 INT8_IO_TYPES = ("float", "int8", "uint8")
-FULL_HD_INPUT = constants.FULL_HD      # (H, W); 1088 rows: see deepisp_tf/constants.py
 
 
 @dataclasses.dataclass(frozen=True)

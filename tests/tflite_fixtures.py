@@ -18,8 +18,9 @@ model compute the same function. Kinds (`kind=`):
             receptive field of ~100 pixels, so tile borders change the output near them
             (seam tests). Sizes must be multiples of 16.
 
-TensorFlow is imported lazily and only through `deepisp_tf.tf_env`, and only here in the tests:
-the runtime itself never imports it.
+TensorFlow is imported lazily (`_tf`), only through `deepisp_tf.tf_env`: the runtime tests import
+this module, and the ones that only read already-written files must not pay for (or depend on)
+TensorFlow; the runtime itself never imports it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import os
 from typing import Any
 
 import numpy as np
+
+from deepisp_tf.constants import INPUT_BAYER, INPUT_METADATA, METADATA_SIZE, OUTPUT_RGB
 
 RECEPTIVE_RADIUS = 2
 KINDS = ("conv", "packed", "gray", "unet")
@@ -80,7 +83,7 @@ def build_keras_model(size: tuple[int, int] | None = None, *, with_metadata: boo
         raise ValueError(f"unknown kind {kind!r}: one of {KINDS}")
     tf, keras = _tf()
     height, width = size if size is not None else (None, None)
-    bayer = keras.Input(shape=(height, width, 1), batch_size=1, name="bayer")
+    bayer = keras.Input(shape=(height, width, 1), batch_size=1, name=INPUT_BAYER)
     init = keras.initializers.GlorotUniform(seed=seed)
     zeros = keras.initializers.Zeros()
     if kind == "gray":
@@ -104,18 +107,18 @@ def build_keras_model(size: tuple[int, int] | None = None, *, with_metadata: boo
                                      name="conv2")(features)
     inputs = [bayer]
     if with_metadata:
-        metadata = keras.Input(shape=(12,), batch_size=1, name="metadata")
+        metadata = keras.Input(shape=(METADATA_SIZE,), batch_size=1, name=INPUT_METADATA)
         bias = keras.layers.Dense(3, kernel_initializer=zeros if kind == "gray" else init,
                                   name="meta_dense")(metadata)
         logits = keras.layers.Add(name="add_bias")(
             [logits, keras.layers.Reshape((1, 1, 3), name="bias_hw")(bias)])
         inputs.append(metadata)
     if kind == "gray":
-        rgb = keras.layers.Activation("linear", name="rgb")(logits)
+        rgb = keras.layers.Activation("linear", name=OUTPUT_RGB)(logits)
     elif kind == "unet":
-        rgb = keras.layers.ReLU(max_value=1.0, name="rgb")(logits)
+        rgb = keras.layers.ReLU(max_value=1.0, name=OUTPUT_RGB)(logits)
     else:
-        rgb = keras.layers.Activation(tf.nn.sigmoid, name="rgb")(logits)
+        rgb = keras.layers.Activation(tf.nn.sigmoid, name=OUTPUT_RGB)(logits)
     return keras.Model(inputs=inputs, outputs=rgb, name=f"tiny_isp_{kind}")
 
 
@@ -183,5 +186,5 @@ def keras_predict(image: np.ndarray, metadata: np.ndarray | None, *, seed: int =
                               kind=kind)
     inputs = [image[None, :, :, None].astype(np.float32)]
     if metadata is not None:
-        inputs.append(np.asarray(metadata, np.float32).reshape(1, 12))
+        inputs.append(np.asarray(metadata, np.float32).reshape(1, METADATA_SIZE))
     return np.asarray(model(inputs if len(inputs) > 1 else inputs[0]))[0]

@@ -17,7 +17,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from deepisp_tf import constants
-from deepisp_tf.runtime.interpreter import Runner
+from deepisp_tf.runtime import Runner
 
 WARMUP_RUNS = 2
 KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")

@@ -85,8 +85,9 @@ def recommend(entries: list[dict[str, Any]], shape: list[int], max_drop_db: floa
                key=lambda e: e["size_bytes"])
     why = [f"PSNR {best['psnr']:.2f} dB, {best['psnr_drop_db']:+.2f} dB against the Keras float "
            f"model (budget {max_drop_db:.2f} dB)",
-           f"{best['latency_ms']:.2f} ms per {size} tile with LiteRT on this CPU (fastest of "
-           f"the {len(eligible)} variants within the budget)",
+           f"{best['latency_ms']:.2f} ms per {size} tile with LiteRT on this CPU ("
+           + (f"fastest of the {len(eligible)} variants" if len(eligible) > 1 else
+              "the only variant") + " within the budget)",
            f"{best['size_bytes'] / 1e3:.0f} kB"]
     if "reduction_vs_float32_pct" in best:
         why[-1] += f" ({best['reduction_vs_float32_pct']:.0f}% smaller than float32)"
