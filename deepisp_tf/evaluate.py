@@ -30,7 +30,8 @@ import numpy as np
 
 from deepisp_tf import atomic, metrics
 from deepisp_tf.config import REFERENCE_RENDER_DEFAULTS_NOTE, REFERENCE_RENDER_SETTINGS
-from deepisp_tf.data.prepare import list_raw_files, load_manifest
+from deepisp_tf.data.prepare import load_manifest
+from deepisp_tf.raw.files import list_raw_files
 from deepisp_tf.raw import cfa, classic, color
 from deepisp_tf.raw.io import RawReadError, RawRecord, read_raw
 from deepisp_tf.runtime import Runner, default_model_path

@@ -41,7 +41,6 @@ import io
 import json
 import logging
 import os
-import time
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -53,6 +52,7 @@ from deepisp_tf.model.layers import quantize_scope
 from deepisp_tf.raw import cfa, color
 from deepisp_tf.model.unet import (INPUT_BAYER, INPUT_METADATA, OUTPUT_RGB, packed_io_model,
                                    spatial_multiple)
+from deepisp_tf.runtime import inspection, profiling
 from deepisp_tf.runtime.interpreter import Runner
 from deepisp_tf.tf_env import keras, tf
 
@@ -95,7 +95,6 @@ NNAPI_OPS = {
     "TRANSPOSE_CONV": 29,
 }
 NNAPI_INT8_API = 30
-KERNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 RECOMMEND_MAX_PSNR_DROP_DB = 0.3
 WARMUP_RUNS = 2
 MIN_LARGE_SAMPLES = 8      # calibration samples of a shape larger than 256x256
@@ -362,47 +361,13 @@ def nnapi_check(ops: Iterable[str], integer: bool) -> dict[str, Any]:
 
 
 def tflite_weight_sparsity(path: str) -> float:
-    """Return the fraction of zero weights over the kernels of conv / dense ops in a .tflite.
-
-    Weights stored as float16 (behind DEQUANTIZE) are read as stored; sparse-encoded weights
-    are read after densification (behind DENSIFY) or as values of their dense shape (read
-    directly by a sparse kernel).
-    """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType  # pylint: disable=C0415
-
-    interpreter = Interpreter(model_path=path, experimental_op_resolver_type=(
-        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
-    interpreter.allocate_tensors()
-    details = interpreter._get_ops_details()  # pylint: disable=protected-access
-    producer = {int(t): d for d in details for t in d["outputs"]}
-    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
-    if any(d["op_name"] == "DENSIFY" for d in details):
-        interpreter.invoke()  # DENSIFY fills its (persistent) dense output on the first run
-    zeros = total = 0
-    for op in (d for d in details if d["op_name"] in KERNEL_OPS):
-        index = int(op["inputs"][1])
-        source = producer.get(index)
-        if source is not None and source["op_name"] == "DEQUANTIZE":
-            index = int(source["inputs"][0])
-        weights = interpreter.get_tensor(index)
-        size = int(np.prod(tensors[index]["shape"]))  # a sparse tensor holds only its values
-        zeros += size - int(np.count_nonzero(weights))
-        total += size
-    return zeros / max(total, 1)
+    """Return the fraction of zero weights over the conv / dense kernels of a .tflite."""
+    return inspection.weight_sparsity(path)
 
 
 def latency_ms(runner: Runner, runs: int, seed: int = 0) -> float:
     """Return the median wall time (ms) of one invoke on random inputs, after warm-up runs."""
-    rng = np.random.default_rng(seed)
-    bayer = rng.uniform(0, 1, runner.tile_shape).astype(np.float32)
-    metadata = rng.normal(0, 1, 12).astype(np.float32) if runner.has_metadata else None
-    times = []
-    for index in range(WARMUP_RUNS + runs):
-        start = time.perf_counter()
-        runner.run(bayer, metadata)
-        if index >= WARMUP_RUNS:
-            times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
+    return profiling.latency_ms(runner, runs, seed, WARMUP_RUNS)
 
 
 # ----------------------------------------------------------------------------- export

@@ -11,7 +11,7 @@ import pytest
 
 import tflite_fixtures
 from conftest import REPO
-from deepisp_tf import bench
+from deepisp_tf.runtime import bench
 from deepisp_tf.raw import dng
 from deepisp_tf.raw.io import read_raw
 from deepisp_tf.runtime import frames, pipeline

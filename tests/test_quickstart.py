@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from deepisp_tf import bench, quickstart
+from deepisp_tf import quickstart
+from deepisp_tf.runtime import bench
 from deepisp_tf.config import ExportConfig
 from deepisp_tf.raw import dng
 from deepisp_tf.runtime import frames

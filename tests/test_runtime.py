@@ -41,7 +41,7 @@ def models(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("modules", ["deepisp_tf.runtime, deepisp_tf.bench, tools.infer",
+@pytest.mark.parametrize("modules", ["deepisp_tf.runtime, deepisp_tf.runtime.bench, tools.infer",
                                      "tools.benchmark"])   # two absl tools: one per process
 def test_runtime_and_inference_tools_import_no_tensorflow(modules):
     code = (f"import sys; import {modules}; "

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from deepisp_tf.raw import color
-from deepisp_tf.runtime.interpreter import Quantization
+from deepisp_tf.runtime.quantization import Quantization
 
 LEVELS = 65536          # raw values are uint16
 LINEAR_SCALE = 65535.0  # 16-bit linear and output values: value / 65535
