@@ -30,12 +30,13 @@ from deepisp_tf.runtime.bench.files import (list_inputs, read_files, run_pipelin
                                             run_reference, summarize)
 from deepisp_tf.runtime.bench.memory import memory_probe, memory_probe_child
 from deepisp_tf.runtime.bench.models import benchmark_model, benchmark_models, list_models
-from deepisp_tf.runtime.bench.report import format_markdown, plot, report_stem, write_report
+from deepisp_tf.runtime.bench.report import (MODEL_REPORT_FILES, REPORT_FILES, format_markdown,
+                                             plot, report_stem, write_report)
 from deepisp_tf.runtime.profiling import warm_up
-from deepisp_tf.raw.io import read_raw
+from deepisp_tf.raw.io import RawReadError, read_raw
 
 __all__ = [
-    "FULL_HD", "Settings", "machine", "benchmark_files", "benchmark_model", "benchmark_models",
+    "FULL_HD", "MODEL_REPORT_FILES", "REPORT_FILES", "Settings", "machine", "benchmark_files", "benchmark_model", "benchmark_models",
     "FileOptions", "compare_files", "format_markdown", "list_inputs", "list_models", "memory_probe",
     "memory_probe_child", "plot", "report_stem", "run_benchmark", "run_pipeline",
     "run_reference", "summarize", "write_report",
@@ -68,7 +69,11 @@ class FileOptions:
 
 
 def _megapixels(path: str) -> float:
-    return read_raw(path).mosaic.size / 1e6
+    """Return the mosaic megapixels of a RAW file (0 for a file that cannot be read)."""
+    try:
+        return read_raw(path).mosaic.size / 1e6
+    except RawReadError:
+        return 0.0
 
 
 def prepare_inputs(paths: Sequence[str], options: FileOptions, folder: str) -> list[str]:
@@ -81,7 +86,9 @@ def prepare_inputs(paths: Sequence[str], options: FileOptions, folder: str) -> l
         inputs.append(path)
     if not inputs:
         raise ValueError("no input files to benchmark")
-    total = sum(_megapixels(path) for path in inputs)
+    total = sum(_megapixels(path) for path in inputs) if options.min_megapixels > 0 else 0.0
+    if options.min_megapixels > 0 and total <= 0:
+        raise ValueError("the input files hold no readable pixels to repeat")
     copies = 1 if total >= options.min_megapixels else int(-(-options.min_megapixels // total))
     copies = max(copies, options.repeat_files)
     if copies == 1:
