@@ -35,6 +35,7 @@ from deepisp_tf.raw.files import list_raw_files
 from deepisp_tf.raw import cfa, classic, color
 from deepisp_tf.raw.io import RawReadError, RawRecord, read_raw
 from deepisp_tf.runtime import Runner, default_model_path
+from deepisp_tf.runtime.profiling import warm_up
 from deepisp_tf.runtime.pipeline import TileRunner, default_overlap, infer_record
 
 log = logging.getLogger(__name__)
@@ -147,9 +148,7 @@ def open_model(path: str | None, tile: int | None = None) -> tuple[TileRunner, d
         runner, info = open_keras(path, DEFAULT_TILE if tile is None else tile)
     else:
         raise FileNotFoundError(f"{path}: --model must be a training workdir or a .tflite file")
-    height, width = runner.tile_shape
-    runner.run(np.zeros((height, width), np.float32),
-               np.zeros(12, np.float32) if runner.has_metadata else None)  # warm-up
+    warm_up(runner, 1)
     return runner, info
 
 

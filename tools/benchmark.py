@@ -9,9 +9,9 @@
 
 File mode runs the same files serially, with preprocessing threads || interpreter (swept over
 --workers) and through rawpy's reference render, in memory; then file to file (RAW -> written
-JPEG / 16-bit PNG), ours against rawpy + cv2.imwrite, alternated; model mode (--model_dir, or --model naming a
-folder) times each model per tile and per Full-HD frame. Writes report.json, report.md and a
-PNG plot into --output.
+JPEG / 16-bit PNG), ours against rawpy + cv2.imwrite, alternated; model mode (--model_dir, or
+--model naming a folder) times each model per tile and per Full-HD frame. Writes report.json,
+report.md, a PNG plot and copies named <kind>_<cpu>_<precision>_litert-<version> into --output.
 """
 
 import logging

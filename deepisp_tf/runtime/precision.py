@@ -31,6 +31,7 @@ import numpy as np
 from deepisp_tf import atomic
 from deepisp_tf.runtime import cpu
 from deepisp_tf.runtime.interpreter import Runner
+from deepisp_tf.runtime.profiling import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def measure_ms_per_mp(path: str, threads: int | None, tile: int | None,
     rng = np.random.default_rng(0)
     bayer = runner.input_quantization.quantize(rng.uniform(0, 1, (height, width)))
     metadata = np.zeros(12, np.float32) if runner.has_metadata else None
-    runner.invoke(bayer, metadata)
+    warm_up(runner, 1)
     times: list[float] = []
     started = time.perf_counter()
     while len(times) < 3 or time.perf_counter() - started < seconds:

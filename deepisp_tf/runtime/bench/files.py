@@ -17,7 +17,7 @@ from deepisp_tf.raw.io import reference_render
 from deepisp_tf.runtime import batch
 from deepisp_tf.runtime.engine import Engine
 from deepisp_tf.runtime.interpreter import Runner
-from deepisp_tf.runtime.profiling import StageTimes, measure, percentiles_ms, warm_up
+from deepisp_tf.runtime.profiling import StageTimes, measure, percentiles_ms
 
 
 def read_files(paths: Sequence[str]) -> None:
