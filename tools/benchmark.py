@@ -15,6 +15,7 @@ report.md, a PNG plot and copies named <kind>_<cpu>_<precision>_litert-<version>
 """
 
 import logging
+import os
 import sys
 
 from absl import app, flags
@@ -43,9 +44,10 @@ flags.DEFINE_integer("repeat_files", 1, "Use every input file N times (at least)
 flags.DEFINE_list("synthetic_megapixels", [], "Add synthetic DNGs of these sizes (e.g. 12,24).")
 flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
 flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
-flags.DEFINE_integer("threads", None, "Threads of each interpreter (default: LiteRT's).")
-flags.DEFINE_integer("interpreters", 1, "Interpreters running tiles in parallel in the "
-                     "concurrent mode (try 2 with --threads=1 on a 2-core machine).")
+flags.DEFINE_integer("threads", 1, "Threads of each interpreter (0: LiteRT's default). One "
+                     "thread per interpreter and one interpreter per CPU use the cores best.")
+flags.DEFINE_integer("interpreters", None, "Interpreters running tiles in parallel in the "
+                     "concurrent mode (default: one per CPU).")
 flags.DEFINE_list("workers", ["1", "2"], "Preprocessing thread counts to sweep.")
 flags.DEFINE_integer("limit", None, "Use only the first N files.")
 flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 16).")
@@ -60,11 +62,13 @@ flags.mark_flag_as_required("output")
 def main(argv):
     del argv
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    threads = FLAGS.threads or None  # 0: LiteRT's default
+    interpreters = FLAGS.interpreters or os.cpu_count() or 1
     settings = bench.Settings(
         model=FLAGS.model or "", precision=FLAGS.precision, tile=FLAGS.tile,
         delegate=FLAGS.delegate,
-        delegate_fallback=FLAGS.delegate_fallback, threads=FLAGS.threads,
-        workers=tuple(int(w) for w in FLAGS.workers), interpreters=FLAGS.interpreters,
+        delegate_fallback=FLAGS.delegate_fallback, threads=threads,
+        workers=tuple(int(w) for w in FLAGS.workers), interpreters=interpreters,
         overlap=FLAGS.overlap, repeats=FLAGS.repeats)
     options = bench.FileOptions(
         in_memory=FLAGS.in_memory, file_to_file=tuple(FLAGS.file_to_file), rounds=FLAGS.rounds,

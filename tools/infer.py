@@ -11,6 +11,7 @@ a file that fails is reported and the batch goes on; exits non-zero when every f
 """
 
 import logging
+import os
 import sys
 
 from absl import app, flags
@@ -34,9 +35,10 @@ flags.DEFINE_integer("tile", None, "Tile side the model is resized to (a multipl
                      "spatial multiple; default: the model's own).")
 flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
 flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
-flags.DEFINE_integer("threads", None, "Threads of each interpreter (default: LiteRT's).")
-flags.DEFINE_integer("interpreters", 1, "Interpreters running tiles in parallel (try 2 with "
-                     "--threads=1 on a 2-core machine).")
+flags.DEFINE_integer("threads", 1, "Threads of each interpreter (0: LiteRT's default). One "
+                     "thread per interpreter and one interpreter per CPU use the cores best.")
+flags.DEFINE_integer("interpreters", None, "Interpreters running tiles in parallel "
+                     "(default: one per CPU).")
 flags.DEFINE_integer("workers", 2, "Preprocessing threads (decode, normalize, tile).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 16).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -45,18 +47,20 @@ flags.mark_flag_as_required("output")
 
 def main(argv):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    threads = FLAGS.threads or None  # 0: LiteRT's default
+    interpreters = FLAGS.interpreters or os.cpu_count() or 1
     if len(argv) < 2:
         sys.exit("infer: give at least one RAW file or folder")
     try:
         model = FLAGS.model or runtime.default_model_path(
-            precision=FLAGS.precision, threads=FLAGS.threads, tile=FLAGS.tile)
-        runner = runtime.Runner(model, delegate=FLAGS.delegate, threads=FLAGS.threads,
+            precision=FLAGS.precision, threads=threads, tile=FLAGS.tile)
+        runner = runtime.Runner(model, delegate=FLAGS.delegate, threads=threads,
                                 delegate_fallback=FLAGS.delegate_fallback, tile=FLAGS.tile)
     except (FileNotFoundError, ValueError, runtime.DelegateError) as error:
         sys.exit(f"infer: {error}")
     try:
         summary = runtime.infer_files(argv[1:], runner, FLAGS.output, fmt=FLAGS.format,
-                                      workers=FLAGS.workers, interpreters=FLAGS.interpreters,
+                                      workers=FLAGS.workers, interpreters=interpreters,
                                       overlap=FLAGS.overlap, writers=FLAGS.writers,
                                       png_mode=FLAGS.png_mode, progress=FLAGS.progress)
     except ValueError as error:  # bad --overlap, --workers, --interpreters or --writers
