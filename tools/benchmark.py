@@ -41,6 +41,8 @@ flags.DEFINE_enum("png_mode", output.DEFAULT_PNG_MODE, list(output.PNG_MODES),
 flags.DEFINE_float("min_megapixels", 0, "Repeat the input files (whole copies) until the run "
                    "holds this many megapixels (e.g. 20).")
 flags.DEFINE_integer("repeat_files", 1, "Use every input file N times (at least).")
+flags.DEFINE_bool("encoders", False, "File mode: also time every encoder setting (PNG modes, "
+                  "TIFF, JPEG) on the largest input's reference render.")
 flags.DEFINE_list("synthetic_megapixels", [], "Add synthetic DNGs of these sizes (e.g. 12,24).")
 flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
 flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
@@ -73,7 +75,7 @@ def main(argv):
     options = bench.FileOptions(
         in_memory=FLAGS.in_memory, file_to_file=tuple(FLAGS.file_to_file), rounds=FLAGS.rounds,
         writers=FLAGS.writers, png_mode=FLAGS.png_mode, min_megapixels=FLAGS.min_megapixels,
-        repeat_files=FLAGS.repeat_files,
+        repeat_files=FLAGS.repeat_files, encoders=FLAGS.encoders,
         synthetic_megapixels=tuple(float(size) for size in FLAGS.synthetic_megapixels))
     try:
         report = bench.run_benchmark(

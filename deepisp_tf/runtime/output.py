@@ -1,9 +1,10 @@
 """Encode and write rendered images atomically: 16-bit PNG, 8-bit JPEG or 16-bit TIFF.
 
 16-bit PNG is the costly one. Measured with OpenCV 5.1 on a 4 MP render (Intel Xeon, AVX-512;
-docs/runtime_speed.md): OpenCV's defaults (level 1, RLE, every filter) ~160 ms/MP and 4.92 MB
-per MP; the "fast" setting used here (level 1, Huffman only, SUB filter) ~90 ms/MP, 4.99 MB/MP;
-"stored" (level 0, no filter) ~14 ms/MP, 6.0 MB/MP. Uncompressed TIFF ("tiff_raw") ~2 ms/MP,
+docs/runtime_speed.md): OpenCV's defaults ("small": level 1, RLE, adaptive filters) ~160 ms/MP
+and 4.92 MB per MP (passing only IMWRITE_PNG_COMPRESSION=1, as this module did before, switches
+the strategy to zlib's default: ~310 ms/MP); "fast", the default here (level 1, Huffman only,
+SUB filter), ~90 ms/MP and 4.99 MB/MP; "stored" (level 0, no filter) ~14 ms/MP, 6.0 MB/MP. Uncompressed TIFF ("tiff_raw") ~2 ms/MP,
 6.0 MB/MP; deflate TIFF ("tiff") ~260 ms/MP. JPEG q95 ~5 ms/MP. All lossless formats keep the
 16-bit values exactly. The encoders release the GIL, so `batch` runs them in writer threads.
 """
@@ -26,7 +27,9 @@ PNG_MODES = {  # name: cv2.imencode parameters
     "fast": [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
              cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY, cv2.IMWRITE_PNG_FILTER,
              cv2.IMWRITE_PNG_FILTER_SUB],
-    "small": [cv2.IMWRITE_PNG_COMPRESSION, 1],  # OpenCV's defaults (RLE, every filter)
+    # OpenCV's defaults (level 1, RLE, adaptive filters): what cv2.imwrite does. Passing
+    # IMWRITE_PNG_COMPRESSION alone also resets the strategy to zlib's default, ~2x slower.
+    "small": [],
     "stored": [cv2.IMWRITE_PNG_COMPRESSION, 0, cv2.IMWRITE_PNG_FILTER,
                cv2.IMWRITE_PNG_FILTER_NONE],
 }

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from deepisp_tf.config import REFERENCE_RENDER_SETTINGS
 from deepisp_tf.runtime import frames
-from deepisp_tf.runtime.bench import file_to_file
+from deepisp_tf.runtime.bench import encoders, file_to_file
 from deepisp_tf.runtime.bench.common import FULL_HD, Settings, describe_choice, machine
 from deepisp_tf.runtime.bench.files import (list_inputs, read_files, run_pipeline,
                                             run_reference, summarize)
@@ -33,7 +33,7 @@ from deepisp_tf.runtime.bench.models import benchmark_model, benchmark_models, l
 from deepisp_tf.runtime.bench.report import (MODEL_REPORT_FILES, REPORT_FILES, format_markdown,
                                              plot, report_stem, write_report)
 from deepisp_tf.runtime.profiling import warm_up
-from deepisp_tf.raw.io import RawReadError, read_raw
+from deepisp_tf.raw.io import RawReadError, read_raw, reference_render
 
 __all__ = [
     "FULL_HD", "MODEL_REPORT_FILES", "REPORT_FILES", "Settings", "machine", "benchmark_files",
@@ -57,6 +57,7 @@ class FileOptions:
       min_megapixels: repeat the inputs (whole copies) until they hold at least this many MP.
       repeat_files: use every input at least this many times.
       synthetic_megapixels: sizes of synthetic DNGs added to the inputs.
+      encoders: also time every encoder setting on the largest input's reference render.
     """
 
     in_memory: bool = True
@@ -67,6 +68,7 @@ class FileOptions:
     min_megapixels: float = 0.0
     repeat_files: int = 1
     synthetic_megapixels: tuple[float, ...] = ()
+    encoders: bool = False
 
 
 def _megapixels(path: str) -> float:
@@ -131,6 +133,10 @@ def benchmark_files(paths: Sequence[str], settings: Settings, memory_megapixels:
                 workers=max(settings.workers), interpreters=settings.interpreters,
                 writers=options.writers, png_mode=options.png_mode, overlap=settings.overlap,
                 workdir=folder)
+        if options.encoders:
+            largest = max(dict.fromkeys(inputs), key=_megapixels)
+            report["encoders"] = {"file": os.path.basename(largest),
+                                  "rows": encoders.time_encoders(reference_render(largest))}
     if memory_megapixels > 0:
         report["memory"] = memory_probe(settings, memory_megapixels)
     return report

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from deepisp_tf import atomic
+from deepisp_tf.runtime.bench import encoders
 
 REPORT_FILES = ("report.json", "report.md", "throughput.png")
 MODEL_REPORT_FILES = ("report.json", "report.md", "latency.png")
@@ -62,6 +63,10 @@ def _files_markdown(report: dict[str, Any]) -> list[str]:
         lines += ["", "## Failed files", ""] + [f"- {failure}" for failure in failed]
     if "file_to_file" in report:
         lines += _file_to_file_markdown(report["file_to_file"])
+    if "encoders" in report:
+        lines += ["", "## Encoders (one image, best of 3)", "",
+                  encoders.format_markdown(report["encoders"]["rows"],
+                                           f"the reference render of {report['encoders']['file']}")]
     if "memory" in report:
         memory = report["memory"]
         lines += ["", "## Memory (synthetic mosaic, fresh process)", "",
