@@ -19,7 +19,8 @@ def _variants() -> dict[str, Any]:
             ".png", np.ascontiguousarray(image[..., ::-1]),
             [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()}
     for mode in output.PNG_MODES:
-        variants[f"png {mode}" + (" (= cv2.imwrite defaults)" if mode == "small" else "")] = lambda image, mode=mode: output.encode_image(image, "png", mode)
+        name = f"png {mode}" + (" (= cv2.imwrite defaults)" if mode == "small" else "")
+        variants[name] = lambda image, mode=mode: output.encode_image(image, "png", mode)
     for fmt in ("tiff", "tiff_raw", "jpg"):
         variants[fmt] = lambda image, fmt=fmt: output.encode_image(image, fmt)
     return variants
