@@ -6,7 +6,8 @@ and 4.92 MB per MP (passing only IMWRITE_PNG_COMPRESSION=1, as this module did b
 the strategy to zlib's default: ~310 ms/MP); "fast", the default here (level 1, Huffman only,
 SUB filter), ~90 ms/MP and 4.99 MB/MP; "stored" (level 0, no filter) ~14 ms/MP, 6.0 MB/MP.
 Uncompressed TIFF ("tiff_raw") ~2 ms/MP, 6.0 MB/MP; deflate TIFF ("tiff") ~260 ms/MP. JPEG q95
-~5 ms/MP. All lossless formats keep the 16-bit values exactly. The encoders release the GIL, so `batch` runs them in writer threads.
+~5 ms/MP. All lossless formats keep the 16-bit values exactly. The encoders release the GIL,
+so `batch` runs them in writer threads.
 """
 
 from __future__ import annotations
