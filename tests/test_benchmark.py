@@ -155,3 +155,15 @@ def test_file_to_file_times_both_sides_alternated_and_repeats_inputs_to_the_mega
     assert summary["png"]["ratio"] == pytest.approx(
         summary["png"]["ours_megapixels_per_s"] / summary["png"]["rawpy_megapixels_per_s"])
     assert "## File to file" in bench.format_markdown(report)
+
+
+def test_prepare_inputs_adds_synthetic_dngs_and_repeats_whole_copies(raw_dir, tmp_path):
+    paths = bench.list_inputs(raw_dir)
+    options = bench.FileOptions(synthetic_megapixels=(0.05,), repeat_files=2)
+    inputs = bench.prepare_inputs(paths, options, str(tmp_path))
+    names = [os.path.basename(path) for path in inputs]
+    assert names == [f"{copy:03d}_{name}" for copy in range(2)
+                     for name in ("frame0.dng", "frame1.dng", "synthetic_0.05mp.dng")]
+    synthetic = read_raw(inputs[2])
+    assert synthetic.mosaic.size == pytest.approx(0.05e6, rel=0.02)
+    assert bench.prepare_inputs(paths, bench.FileOptions(), str(tmp_path / "b")) == paths

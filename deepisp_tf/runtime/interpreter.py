@@ -75,6 +75,7 @@ class Runner:
       delegate: the delegate in use ("xnnpack" after a fallback).
       fallback_reason: why the requested delegate was replaced, or None.
       threads: CPU threads given to the interpreter (None: LiteRT's default).
+      native_tile_shape: the model file's own (h, w) tile; `tile_shape` differs after `tile=`.
     """
 
     def __init__(self, model_path: str | os.PathLike, *, delegate: str = "xnnpack",

@@ -38,7 +38,7 @@ from deepisp_tf.raw.io import RawReadError, read_raw, reference_render
 __all__ = [
     "FULL_HD", "MODEL_REPORT_FILES", "REPORT_FILES", "Settings", "machine", "benchmark_files",
     "benchmark_model", "benchmark_models",
-    "FileOptions", "compare_files", "format_markdown", "list_inputs", "list_models", "memory_probe",
+    "FileOptions", "compare_files", "format_markdown", "prepare_inputs", "list_inputs", "list_models", "memory_probe",
     "memory_probe_child", "plot", "report_stem", "run_benchmark", "run_pipeline",
     "run_reference", "summarize", "write_report",
 ]
