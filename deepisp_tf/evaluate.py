@@ -28,12 +28,14 @@ from typing import Any, Callable, Iterator
 import cv2
 import numpy as np
 
-from deepisp_tf import atomic, constants, metrics
+from deepisp_tf import atomic, metrics
 from deepisp_tf.config import REFERENCE_RENDER_DEFAULTS_NOTE, REFERENCE_RENDER_SETTINGS
-from deepisp_tf.data.prepare import list_raw_files, load_manifest
+from deepisp_tf.data.prepare import load_manifest
+from deepisp_tf.raw.files import list_raw_files
 from deepisp_tf.raw import cfa, classic, color
 from deepisp_tf.raw.io import RawReadError, RawRecord, read_raw
 from deepisp_tf.runtime import Runner, default_model_path
+from deepisp_tf.runtime.profiling import warm_up
 from deepisp_tf.runtime.pipeline import TileRunner, default_overlap, infer_record
 
 log = logging.getLogger(__name__)
@@ -146,9 +148,7 @@ def open_model(path: str | None, tile: int | None = None) -> tuple[TileRunner, d
         runner, info = open_keras(path, DEFAULT_TILE if tile is None else tile)
     else:
         raise FileNotFoundError(f"{path}: --model must be a training workdir or a .tflite file")
-    height, width = runner.tile_shape
-    runner.run(np.zeros((height, width), np.float32),  # warm-up
-               np.zeros(constants.METADATA_SIZE, np.float32) if runner.has_metadata else None)
+    warm_up(runner, 1)
     return runner, info
 
 

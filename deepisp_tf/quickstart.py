@@ -24,7 +24,8 @@ import os
 import time
 from typing import Any, Callable
 
-from deepisp_tf import atomic, bench, constants, evaluate, export, train
+from deepisp_tf import atomic, constants, evaluate, export, train
+from deepisp_tf.runtime import bench
 from deepisp_tf import config as config_lib
 from deepisp_tf.data import prepare
 from deepisp_tf.model import io

@@ -33,3 +33,10 @@ def sample(name_part: str) -> str:
     if not matches:
         pytest.skip(f"real RAW sample *{name_part}* not found in {RAW_SAMPLES}")
     return matches[0]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _precision_cache_outside_home(tmp_path_factory):
+    """Keep the runtime's precision cache (`--precision=auto`) out of the user's cache dir."""
+    if "DEEPISP_CACHE_DIR" not in os.environ:
+        os.environ["DEEPISP_CACHE_DIR"] = str(tmp_path_factory.mktemp("deepisp_cache"))

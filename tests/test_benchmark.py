@@ -11,7 +11,7 @@ import pytest
 
 import tflite_fixtures
 from conftest import REPO
-from deepisp_tf import bench
+from deepisp_tf.runtime import bench
 from deepisp_tf.raw import dng
 from deepisp_tf.raw.io import read_raw
 from deepisp_tf.runtime import frames, pipeline
@@ -69,7 +69,10 @@ def test_file_benchmark_report_has_every_section(models, raw_dir, tmp_path):
     assert report["reference_render"]["use_camera_wb"] is True
 
     paths = bench.write_report(report, str(tmp_path / "report"))
-    assert [os.path.basename(p) for p in paths] == list(bench.REPORT_FILES)
+    stem = bench.report_stem(report)
+    assert [os.path.basename(p) for p in paths] == list(bench.REPORT_FILES) + [
+        f"{stem}.json", f"{stem}.md"]
+    assert stem.startswith(f"files_{report['machine']['slug']}_tiny_float32_litert-")
     assert json.load(open(paths[0], encoding="utf-8"))["summary"] == json.loads(
         json.dumps(summary))
     markdown = open(paths[1], encoding="utf-8").read()
@@ -104,12 +107,12 @@ def test_model_mode_times_every_model_and_reports_broken_ones(models, tmp_path):
     assert rows["tiny_int8.tflite"]["kind"] == "int8"
     for name in ("tiny_float32.tflite", "tiny_int8.tflite"):
         row = rows[name]
-        assert set(row["tile_latency_ms"]) == LATENCY_KEYS and row["frame"] == list(bench.FULL_HD)
+        assert set(row["tile_latency_ms"]) == LATENCY_KEYS and row["frame"] == [1088, 1920]
         assert row["tiles_per_frame"] == len(pipeline.plan_record(
-            frames.synthetic_record(*bench.FULL_HD), 64, pipeline.default_overlap(64)).grid)
+            frames.synthetic_record(1088, 1920), 64, pipeline.default_overlap(64)).grid)
         assert row["frame_latency_ms"]["p50"] > row["tile_latency_ms"]["p50"]
     paths = bench.write_report(report, str(tmp_path / "report"))
-    assert [os.path.basename(p) for p in paths] == list(bench.MODEL_REPORT_FILES)
+    assert [os.path.basename(p) for p in paths][:3] == list(bench.MODEL_REPORT_FILES)
     markdown = open(paths[1], encoding="utf-8").read()
     assert "tiny_int8.tflite | int8" in markdown and "broken.tflite | error" in markdown
 
@@ -121,9 +124,46 @@ def test_cli_model_mode_writes_report_and_file_mode_needs_input(models, tmp_path
          f"--output={tmp_path / 'r'}", "--runs=2", "--frame_runs=1", "--threads=1"],
         cwd=REPO, capture_output=True, text=True, env=env, check=False)
     assert completed.returncode == 0, completed.stderr
-    assert sorted(os.listdir(tmp_path / "r")) == sorted(bench.MODEL_REPORT_FILES)
+    assert set(bench.MODEL_REPORT_FILES) < set(os.listdir(tmp_path / "r"))
     missing = subprocess.run(
         [sys.executable, "-m", "tools.benchmark", f"--model={models['float']}",
          f"--output={tmp_path / 'r2'}"], cwd=REPO, capture_output=True, text=True, env=env,
         check=False)
     assert missing.returncode != 0 and "--input" in missing.stderr
+
+
+def test_file_to_file_times_both_sides_alternated_and_repeats_inputs_to_the_megapixels(
+        models, raw_dir):
+    settings = bench.Settings(model=models["int8"], threads=1, workers=(1,))
+    options = bench.FileOptions(in_memory=False, file_to_file=("jpg", "png"), rounds=2,
+                                min_megapixels=0.2)  # 2 files of 0.036 MP -> 3 copies
+    report = bench.benchmark_files(bench.list_inputs(raw_dir), settings, options=options)
+    assert len(report["files"]) == 6 and report["runs"] == []
+    runs = report["file_to_file"]["runs"]
+    assert [(run["format"], run["mode"]) for run in runs] == [
+        (fmt, mode) for fmt in ("jpg", "png") for _ in range(2)
+        for mode in ("deepisp_tf", "rawpy+cv2.imwrite")]
+    for run in runs:
+        assert run["images"] == 6 and not run["failed"]
+        assert run["megapixels"] == pytest.approx(6 * 160 * 224 / 1e6)
+        assert run["bytes"] > 0 and run["mb_per_megapixel"] > 0
+    png = [run for run in runs if run["format"] == "png"]
+    jpg = [run for run in runs if run["format"] == "jpg"]
+    assert min(run["bytes"] for run in png) > 3 * max(run["bytes"] for run in jpg)
+    assert {"decode", "invoke", "encode", "write"} <= set(runs[0]["stage_ms_per_image"])
+    summary = report["file_to_file"]["summary"]
+    assert summary["png"]["ratio"] == pytest.approx(
+        summary["png"]["ours_megapixels_per_s"] / summary["png"]["rawpy_megapixels_per_s"])
+    assert "## File to file" in bench.format_markdown(report)
+
+
+def test_prepare_inputs_adds_synthetic_dngs_and_repeats_whole_copies(raw_dir, tmp_path):
+    paths = bench.list_inputs(raw_dir)
+    options = bench.FileOptions(synthetic_megapixels=(0.05,), repeat_files=2)
+    inputs = bench.prepare_inputs(paths, options, str(tmp_path))
+    names = [os.path.basename(path) for path in inputs]
+    assert names == [f"{copy:03d}_{name}" for copy in range(2)
+                     for name in ("frame0.dng", "frame1.dng", "synthetic_0.05mp.dng")]
+    synthetic = read_raw(inputs[2])
+    assert synthetic.mosaic.size == pytest.approx(0.05e6, rel=0.02)
+    assert bench.prepare_inputs(paths, bench.FileOptions(), str(tmp_path / "b")) == paths

@@ -69,16 +69,57 @@ def test_png_tiff_and_jpg_outputs_hold_the_same_image(model, raw_folder, tmp_pat
     runner = Runner(model)
     images = {}
     for fmt in output.FORMATS:
-        infer_files([raw_folder / "a.dng"], runner, str(tmp_path / fmt), fmt=fmt,
-                    progress=False)
-        images[fmt] = os.path.join(tmp_path, fmt, f"a.{fmt}")
+        summary = infer_files([raw_folder / "a.dng"], runner, str(tmp_path / fmt), fmt=fmt,
+                              progress=False)
+        images[fmt] = output.output_path(tmp_path / fmt, "a.dng", fmt)
+        assert summary.outputs == [images[fmt]]
+        assert summary.bytes == os.path.getsize(images[fmt])
+        assert summary.output_megapixels == pytest.approx(130 * 170 / 1e6)
     png = cv2.imread(images["png"], cv2.IMREAD_UNCHANGED)[..., ::-1]
     tiff = tifffile.imread(images["tiff"])
+    raw_tiff = tifffile.imread(images["tiff_raw"])
     jpg = cv2.imread(images["jpg"], cv2.IMREAD_UNCHANGED)[..., ::-1]
     assert png.dtype == tiff.dtype == np.uint16 and jpg.dtype == np.uint8
     np.testing.assert_array_equal(png, tiff)
+    np.testing.assert_array_equal(png, raw_tiff)
+    assert os.path.getsize(images["tiff_raw"]) >= png.nbytes
     # JPEG (4:2:0, quality 95) keeps the picture, not the pixel noise: compare 8x8 block means.
     assert np.abs(_block_means(jpg) - _block_means(output.to_uint8(png))).mean() < 1
+
+
+@pytest.mark.parametrize("mode", sorted(output.PNG_MODES))
+def test_every_png_mode_is_lossless_16_bit(mode):
+    image = frames.synthetic_mosaic(96, 3 * 128, white_level=65535, black=0).reshape(96, 128, 3)
+    data = output.encode_image(image, "png", png_mode=mode)
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    np.testing.assert_array_equal(decoded, image)
+    if mode == "stored":  # no deflate: raw rows plus PNG framing
+        assert len(data) >= image.nbytes
+    else:
+        assert len(data) < image.nbytes
+
+
+def test_to_uint8_rounds_every_16_bit_value_to_nearest():
+    values = np.arange(65536, dtype=np.uint16).reshape(256, 256, 1).repeat(3, axis=2)
+    expected = (values.astype(np.uint32) * 255 + 32767) // 65535
+    np.testing.assert_array_equal(output.to_uint8(values), expected.astype(np.uint8))
+
+
+def test_writer_threads_write_the_same_files_as_one_writer(model, raw_folder, tmp_path):
+    runner = Runner(model)
+    sizes = {}
+    for writers in (1, 3):
+        folder = tmp_path / f"w{writers}"
+        summary = infer_files([raw_folder], runner, str(folder), writers=writers,
+                              progress=False)
+        assert sorted(os.path.basename(p) for p in summary.outputs) == ["a.png", "b.png"]
+        assert summary.bytes == sum(os.path.getsize(p) for p in summary.outputs)
+        assert {"encode", "write"} <= set(summary.times.totals())
+        assert not [name for name in os.listdir(folder) if name.startswith(".")]  # no temps
+        sizes[writers] = {os.path.basename(p): open(p, "rb").read() for p in summary.outputs}
+    assert sizes[1] == sizes[3]
+    with pytest.raises(ValueError, match="writers must be >= 1"):
+        infer_files([raw_folder], runner, str(tmp_path / "w0"), writers=0, progress=False)
 
 
 def _block_means(image: np.ndarray, block: int = 8) -> np.ndarray:

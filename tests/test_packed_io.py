@@ -13,7 +13,7 @@ from deepisp_tf import export
 from deepisp_tf.model import layers, unet
 from deepisp_tf.raw import cfa
 from deepisp_tf.runtime import Runner, frames, pipeline
-from deepisp_tf.runtime.interpreter import pack_planes, unpack_output
+from deepisp_tf.runtime.packed import pack_planes, unpack_output
 from deepisp_tf.tf_env import tf
 
 TINY = config_lib.ModelConfig(encoder_stages=2, stem_filters=8, decoder_filters=(8, 8),

@@ -13,8 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-from deepisp_tf import bench, quickstart
+from deepisp_tf import quickstart
 from deepisp_tf import config as config_lib
+from deepisp_tf.runtime import bench
 from deepisp_tf.raw import dng
 from deepisp_tf.runtime import frames
 

@@ -41,7 +41,7 @@ def models(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("modules", ["deepisp_tf.runtime, deepisp_tf.bench, tools.infer",
+@pytest.mark.parametrize("modules", ["deepisp_tf.runtime, deepisp_tf.runtime.bench, tools.infer",
                                      "tools.benchmark"])   # two absl tools: one per process
 def test_runtime_and_inference_tools_import_no_tensorflow(modules):
     code = (f"import sys; import {modules}; "
@@ -352,3 +352,18 @@ def test_engine_needs_a_runner_with_replicas_for_several_interpreters():
 def test_engine_rejects_bad_overlap_before_reading_files(models, overlap):
     with pytest.raises(ValueError, match="overlap"):
         Engine(Runner(models["float"]), overlap=overlap)
+
+
+def test_runner_resized_to_a_larger_tile_renders_like_the_native_tile(models):
+    native = Runner(models["float"])
+    assert native.tile_shape == (64, 64)
+    larger = Runner(models["float"], tile=128)
+    assert larger.tile_shape == (128, 128) and larger.native_tile_shape == (64, 64)
+    assert larger.replica().tile_shape == (128, 128)
+    record = frames.synthetic_record(150, 230)
+    small = pipeline.infer_record(record, native, overlap=16)
+    big = pipeline.infer_record(record, larger, overlap=16)
+    assert small.shape == big.shape == (150, 230, 3)
+    assert np.abs(small.astype(np.int64) - big).max() <= 2
+    with pytest.raises(ValueError, match="multiple of 64"):
+        Runner(models["float"], tile=96)

@@ -6,7 +6,7 @@ import pytest
 
 from deepisp_tf.raw import color
 from deepisp_tf.runtime import luts
-from deepisp_tf.runtime.interpreter import FLOAT32, Quantization
+from deepisp_tf.runtime.quantization import FLOAT32, Quantization
 
 INT8 = Quantization(np.dtype(np.int8), 1 / 255, -128)    # the converter's [0, 1] int8 tensors
 UINT8 = Quantization(np.dtype(np.uint8), 1 / 255, 0)

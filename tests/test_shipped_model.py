@@ -33,8 +33,8 @@ def golden_input(tile: int) -> np.ndarray:
     return cfa.mosaic(rgb, "RGGB").astype(np.float32)
 
 
-def shipped_runner() -> Runner:
-    return Runner(models.default_model_path(), threads=1)
+def shipped_runner(precision: str = "auto") -> Runner:
+    return Runner(models.default_model_path(precision=precision), threads=1)
 
 
 def test_the_package_ships_the_default_model_with_its_training_config():
@@ -49,7 +49,7 @@ def test_the_package_ships_the_default_model_with_its_training_config():
 
 
 def test_shipped_model_output_on_a_fixed_tile_matches_the_golden_file():
-    runner = shipped_runner()
+    runner = shipped_runner("int8")  # the golden file holds the int8 model's output
     output = runner.run(golden_input(runner.tile_shape[0]))[CROP, CROP]
     expected = np.load(GOLDEN)["output"].astype(np.float32)
     difference = np.abs(output - expected)

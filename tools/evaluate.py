@@ -16,9 +16,13 @@ import sys
 from absl import app, flags
 
 from deepisp_tf import evaluate
+from deepisp_tf.runtime import models, precision
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Training workdir or .tflite file (default: shipped model).")
+flags.DEFINE_enum("precision", "auto", list(precision.PRECISIONS),
+                  "Shipped model precision without --model (auto: the fastest on this machine "
+                  "that keeps quality).")
 flags.DEFINE_string("input", None, "Folder of RAW files, or a prepared dataset folder.")
 flags.DEFINE_string("output", None, "Report folder to write.")
 flags.DEFINE_integer("tile", None, "Tile side for a Keras model (default 256; ZRR: 448).")
@@ -31,7 +35,8 @@ def main(argv):
     del argv
     logging.getLogger("deepisp_tf").setLevel(logging.INFO)
     try:
-        report = evaluate.evaluate(FLAGS.model, FLAGS.input, FLAGS.output, tile=FLAGS.tile,
+        model = FLAGS.model or models.default_model_path(precision=FLAGS.precision)
+        report = evaluate.evaluate(model, FLAGS.input, FLAGS.output, tile=FLAGS.tile,
                                    overlap=FLAGS.overlap, limit=FLAGS.limit)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"evaluate: {error}")

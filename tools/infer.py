@@ -4,28 +4,41 @@
   python -m tools.infer --output=out/ --format=tiff --delegate=xnnpack --threads=2 IMG.NEF
   python -m tools.infer --model=model.tflite --output=out/ --threads=1 --interpreters=2 raws/
 
-Without --model the default model shipped in the package is used. Writes DIR/<stem>.<format>;
+Without --model the default model shipped in the package is used, in the precision
+--precision names (auto: the fastest on this machine among those that keep quality, measured
+once and cached in ~/.cache/deepisp_tf or $DEEPISP_CACHE_DIR). Writes DIR/<stem>.<format>;
 a file that fails is reported and the batch goes on; exits non-zero when every file failed.
 """
 
 import logging
+import os
 import sys
 
 from absl import app, flags
 
 from deepisp_tf import runtime
-from deepisp_tf.runtime import output
+from deepisp_tf.runtime import output, precision
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .tflite of the model contract (default: the shipped one).")
 flags.DEFINE_string("output", None, "Folder to write the images to.")
+flags.DEFINE_enum("precision", "auto", list(precision.PRECISIONS),
+                  "Shipped model precision (ignored with --model).")
 flags.DEFINE_enum("format", "png", list(output.FORMATS),
-                  "png: 16-bit RGB; jpg: 8-bit; tiff: 16-bit RGB.")
+                  "png: 16-bit RGB; jpg: 8-bit; tiff: 16-bit RGB deflate; tiff_raw: 16-bit "
+                  "RGB uncompressed (fastest lossless).")
+flags.DEFINE_enum("png_mode", output.DEFAULT_PNG_MODE, list(output.PNG_MODES),
+                  "16-bit PNG setting: fast (deflate, Huffman only, SUB filter), small "
+                  "(OpenCV's defaults), stored (no compression).")
+flags.DEFINE_integer("writers", 2, "Threads encoding and writing images.")
+flags.DEFINE_integer("tile", None, "Tile side the model is resized to (a multiple of its "
+                     "spatial multiple; default: the model's own).")
 flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
 flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
-flags.DEFINE_integer("threads", None, "Threads of each interpreter (default: LiteRT's).")
-flags.DEFINE_integer("interpreters", 1, "Interpreters running tiles in parallel (try 2 with "
-                     "--threads=1 on a 2-core machine).")
+flags.DEFINE_integer("threads", 1, "Threads of each interpreter (0: LiteRT's default). One "
+                     "thread per interpreter and one interpreter per CPU use the cores best.")
+flags.DEFINE_integer("interpreters", None, "Interpreters running tiles in parallel "
+                     "(default: one per CPU).")
 flags.DEFINE_integer("workers", 2, "Preprocessing threads (decode, normalize, tile).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 16).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -34,19 +47,23 @@ flags.mark_flag_as_required("output")
 
 def main(argv):
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    threads = FLAGS.threads or None  # 0: LiteRT's default
+    interpreters = FLAGS.interpreters or os.cpu_count() or 1
     if len(argv) < 2:
         sys.exit("infer: give at least one RAW file or folder")
     try:
-        runner = runtime.Runner(FLAGS.model or runtime.default_model_path(),
-                                delegate=FLAGS.delegate, threads=FLAGS.threads,
-                                delegate_fallback=FLAGS.delegate_fallback)
+        model = FLAGS.model or runtime.default_model_path(
+            precision=FLAGS.precision, threads=threads, tile=FLAGS.tile)
+        runner = runtime.Runner(model, delegate=FLAGS.delegate, threads=threads,
+                                delegate_fallback=FLAGS.delegate_fallback, tile=FLAGS.tile)
     except (FileNotFoundError, ValueError, runtime.DelegateError) as error:
         sys.exit(f"infer: {error}")
     try:
         summary = runtime.infer_files(argv[1:], runner, FLAGS.output, fmt=FLAGS.format,
-                                      workers=FLAGS.workers, interpreters=FLAGS.interpreters,
-                                      overlap=FLAGS.overlap, progress=FLAGS.progress)
-    except ValueError as error:  # bad --overlap, --workers or --interpreters
+                                      workers=FLAGS.workers, interpreters=interpreters,
+                                      overlap=FLAGS.overlap, writers=FLAGS.writers,
+                                      png_mode=FLAGS.png_mode, progress=FLAGS.progress)
+    except ValueError as error:  # bad --overlap, --workers, --interpreters or --writers
         sys.exit(f"infer: {error}")
     print(runtime.format_summary(summary))
     if summary.all_failed:

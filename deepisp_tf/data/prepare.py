@@ -25,26 +25,16 @@ from deepisp_tf.config import (DataConfig, REFERENCE_RENDER_DEFAULTS_NOTE,
 from deepisp_tf.data import tiles as tiles_lib
 from deepisp_tf import atomic
 from deepisp_tf.raw import synthetic
+from deepisp_tf.raw.files import SIDECAR_EXTENSIONS, list_raw_files  # noqa: F401 (re-used API)
 from deepisp_tf.raw.io import RawReadError, sha256_of
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
-SIDECAR_EXTENSIONS = {".md", ".tsv", ".txt", ".json", ".csv", ".xmp", ".tmp"}
 
 
 class PrepareError(Exception):
     """The preparation cannot start or produced nothing usable."""
-
-
-def list_raw_files(folder: str) -> list[str]:
-    """Return the candidate RAW files in `folder` (sorted; hidden files and sidecars skipped)."""
-    if not os.path.isdir(folder):
-        raise PrepareError(f"{folder}: input folder does not exist")
-    names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
-    return [os.path.join(folder, n) for n in names
-            if os.path.isfile(os.path.join(folder, n))
-            and os.path.splitext(n)[1].lower() not in SIDECAR_EXTENSIONS]
 
 
 def group_of(name: str) -> str:

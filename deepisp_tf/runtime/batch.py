@@ -3,18 +3,22 @@
 Inputs are files or folders (their RAW candidates, sidecars and rendered images skipped). Every
 output is DIR/<stem>.<fmt>, written atomically; an output that would replace an input or
 another input's output is refused for that file. A file that fails is reported with its reason
-and the batch goes on. Encoding and writing run in the calling thread while the engine's
-threads decode and the interpreter renders the next files.
+and the batch goes on. Encoding and writing run in `writers` threads (OpenCV's and tifffile's
+encoders release the GIL) while the engine's threads decode and render the next files; at most
+`writers + 1` finished images wait to be written, so memory stays bounded.
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import os
 import time
 from typing import Any, Sequence
 
-from deepisp_tf.data.prepare import PrepareError, list_raw_files
+from deepisp_tf import atomic
+from deepisp_tf.raw.files import RawFolderError, list_raw_files
 from deepisp_tf.raw.io import RawReadError
 from deepisp_tf.runtime import output
 from deepisp_tf.runtime.engine import Engine
@@ -40,6 +44,8 @@ class BatchSummary:
       outputs: images written.
       failures: files that failed, with the reason.
       megapixels: RAW megapixels rendered.
+      output_megapixels: megapixels of the images written.
+      bytes: size of the files written.
       seconds: wall time of the batch.
       times: time per stage.
     """
@@ -47,6 +53,8 @@ class BatchSummary:
     outputs: list[str] = dataclasses.field(default_factory=list)
     failures: list[Failure] = dataclasses.field(default_factory=list)
     megapixels: float = 0.0
+    output_megapixels: float = 0.0
+    bytes: int = 0
     seconds: float = 0.0
     times: StageTimes = dataclasses.field(default_factory=StageTimes)
 
@@ -77,7 +85,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[str], list
             try:
                 found = [path for path in list_raw_files(item)
                          if not path.lower().endswith(RENDERED_EXTENSIONS)]
-            except PrepareError as error:
+            except RawFolderError as error:
                 failures.append(Failure(item, str(error)))
                 continue
             if not found:
@@ -121,26 +129,45 @@ def _progress(total: int, enabled: bool) -> Any:
     return tqdm(total=total, unit="file", disable=not enabled, dynamic_ncols=True)
 
 
+def _encode_and_write(path: str, image: Any, fmt: str, png_mode: str,
+                      times: StageTimes) -> int:
+    """Encode and atomically write one image (a writer thread); return the bytes written."""
+    start = time.perf_counter()
+    data = output.encode_image(image, fmt, png_mode)
+    encoded = time.perf_counter()
+    atomic.write_bytes(path, data)
+    times.add("encode", encoded - start)
+    times.add("write", time.perf_counter() - encoded)
+    return len(data)
+
+
 def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_dir: str, *,
                 fmt: str = "png", workers: int = 2, interpreters: int = 1,
-                overlap: int | None = None, queue_size: int = 16,
-                progress: bool = True) -> BatchSummary:
-    """Render RAW files with a model and write DIR/<stem>.<fmt> for each.
+                overlap: int | None = None, queue_size: int = 16, writers: int = 2,
+                png_mode: str = output.DEFAULT_PNG_MODE, progress: bool = True) -> BatchSummary:
+    """Render RAW files with a model and write DIR/<stem>.<ext> for each.
 
     Args:
       inputs: RAW files or folders.
       runner: the opened model (`interpreter.Runner`).
       output_dir: where to write (created).
-      fmt: "png" (16-bit), "jpg" (8-bit) or "tiff" (16-bit).
+      fmt: "png" (16-bit), "jpg" (8-bit), "tiff" (16-bit deflate) or "tiff_raw" (16-bit
+        uncompressed).
       workers: preprocessing threads.
       interpreters: interpreter threads, each with its own copy of the model.
       overlap: tile overlap; None for the default.
       queue_size: tiles buffered between preprocessing and the interpreter.
+      writers: encoding + writing threads (>= 1).
+      png_mode: `output.PNG_MODES` key.
       progress: show a tqdm progress bar.
 
     Returns:
-      The BatchSummary (outputs, failures with reasons, megapixels, seconds).
+      The BatchSummary (outputs, failures with reasons, megapixels, bytes, seconds).
     """
+    if writers < 1:
+        raise ValueError(f"writers must be >= 1, got {writers}")
+    if png_mode not in output.PNG_MODES:
+        raise ValueError(f"unknown PNG mode {png_mode!r}: one of {', '.join(output.PNG_MODES)}")
     started = time.perf_counter()
     summary = BatchSummary()
     paths, summary.failures = collect_inputs(inputs)
@@ -150,25 +177,38 @@ def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_
     engine = Engine(runner, overlap=overlap, workers=workers, interpreters=interpreters,
                     queue_size=queue_size, times=summary.times)
     todo = list(targets)
-    with _progress(len(todo), progress) as bar:
+    pending: collections.deque = collections.deque()
+
+    def collect(bar: Any) -> None:
+        path, megapixels, future = pending.popleft()
+        try:
+            summary.bytes += future.result()
+        except (OSError, ValueError) as error:
+            summary.failures.append(Failure(path, f"cannot write {targets[path]}: {error}"))
+            bar.write(f"failed: {path}: cannot write: {error}")
+            return
+        summary.outputs.append(targets[path])
+        summary.megapixels += megapixels[0]
+        summary.output_megapixels += megapixels[1]
+        bar.set_postfix_str(f"{summary.megapixels:.1f} MP")
+
+    with _progress(len(todo), progress) as bar, \
+            concurrent.futures.ThreadPoolExecutor(writers, "deepisp-writer") as pool:
         for result in engine.run(todo):
             bar.update(1)
             if not result.ok:
                 summary.failures.append(Failure(result.path, _reason(result.error)))
                 bar.write(f"failed: {result.path}: {_reason(result.error)}")
                 continue
-            write_started = time.perf_counter()
-            try:
-                output.write_image(targets[result.path], result.image, fmt)
-            except (OSError, ValueError) as error:
-                summary.failures.append(Failure(result.path, f"cannot write "
-                                                f"{targets[result.path]}: {error}"))
-                bar.write(f"failed: {result.path}: cannot write: {error}")
-                continue
-            summary.times.add("write", time.perf_counter() - write_started)
-            summary.outputs.append(targets[result.path])
-            summary.megapixels += result.megapixels
-            bar.set_postfix_str(f"{summary.megapixels:.1f} MP")
+            height, width = result.image.shape[:2]
+            pending.append((result.path, (result.megapixels, height * width / 1e6),
+                            pool.submit(_encode_and_write, targets[result.path], result.image,
+                                        fmt, png_mode, summary.times)))
+            del result
+            while len(pending) > writers:
+                collect(bar)
+        while pending:
+            collect(bar)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -185,7 +225,8 @@ def format_summary(summary: BatchSummary) -> str:
     rate = summary.megapixels / summary.seconds if summary.seconds else 0.0
     lines = [f"files: {summary.files} ({len(summary.outputs)} written, "
              f"{len(summary.failures)} failed)",
-             f"megapixels: {summary.megapixels:.1f}",
+             f"megapixels: {summary.megapixels:.1f} RAW, {summary.output_megapixels:.1f} "
+             f"written ({summary.bytes / 1e6:.1f} MB)",
              f"seconds: {summary.seconds:.1f} ({rate:.2f} MP/s)"]
     lines += [f"FAILED {failure.path}: {failure.reason}" for failure in summary.failures]
     return "\n".join(lines)

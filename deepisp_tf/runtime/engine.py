@@ -31,10 +31,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from deepisp_tf.constants import METADATA_SIZE
 from deepisp_tf.raw.io import read_raw
 from deepisp_tf.runtime import pipeline, tiling
-from deepisp_tf.runtime.profiling import StageTimes
+from deepisp_tf.runtime.profiling import StageTimes, warm_up
 
 _POLL_SECONDS = 0.1
 
@@ -219,9 +218,7 @@ class Engine:
         """Open one more copy of the runner's model and run a tile (its first invoke packs the
         weights, which must not count in the run)."""
         replica = self.runner.replica()
-        tile = np.zeros((self.tile, self.tile), self.quantization[0].dtype)
-        pipeline.run_tile(replica, tile, np.zeros(METADATA_SIZE, np.float32) if replica.has_metadata
-                          else None, None)
+        warm_up(replica, 1)
         return replica
 
     def _invoke(self, free: queue.Queue, bayer: np.ndarray, metadata: np.ndarray | None

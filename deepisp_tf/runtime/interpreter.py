@@ -1,158 +1,38 @@
-"""A LiteRT interpreter for one ISP model: delegate choice, tensor lookup, (de)quantization.
+"""A LiteRT interpreter for one ISP model: the tile contract, run tile by tile.
 
 `Runner` opens a `.tflite` of the model contract (input `bayer` [1, h, w, 1], optional input
-`metadata` [1, 12], output `rgb` [1, h, w, 3]) on a chosen delegate and runs one tile at a
-time. A packed-IO model (`bayer` [1, h/2, w/2, 4] RGGB planes, `rgb` [1, h/2, w/2, 12] in
-depth-to-space order; `tools.convert_tflite --packed_io`) keeps the same contract: `invoke`
-packs the [h, w] tile and unpacks the output with strided copies (`pack_planes`,
-`unpack_output`: ~0.1 ms per 256x256 int8 tile), where XNNPACK spends ~0.8 ms on the in-model
-pack conv and depth-to-space transposed conv. `run` quantizes int8/uint8 inputs and
-dequantizes outputs with each tensor's own parameters, so its callers pass and get float32;
-`invoke` takes and returns the tensors as the model stores them (`Quantization`), for callers
-that encode and decode with look-up tables.
-
-Delegates (`delegate=`):
-  xnnpack        LiteRT's default CPU path (XNNPACK applied by the builtin op resolver).
-  none           reference kernels (op resolver BUILTIN_REF, no default delegate): slow, exact.
-  gpu            the OpenGL/OpenCL GPU delegate, loaded as an external delegate library.
-  nnapi          Android NNAPI: not loadable from Python on this platform (see DelegateError).
-  external:PATH  any external delegate library (`tflite_plugin_create_delegate`).
+`metadata` [1, 12], output `rgb` [1, h, w, 3]; or the packed-IO form, `packed`) on a chosen
+delegate (`delegates`) and runs one tile at a time. `run` quantizes int8/uint8 inputs and
+dequantizes outputs with each tensor's own parameters (`quantization`), so its callers pass and
+get float32; `invoke` takes and returns the tensors as the model stores them, for callers that
+encode and decode with look-up tables. The network is fully convolutional: `tile=` resizes its
+input to a larger square tile (a multiple of the model's spatial multiple), which wastes less
+on overlaps and per-tile work. Operator and weight inspection: `inspection`.
 
 No TensorFlow import here: the runtime needs only `ai_edge_litert` and numpy.
 """
 
 from __future__ import annotations
 
-import ctypes
-import dataclasses
+import json
 import logging
 import os
 from typing import Any
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter, OpResolverType, load_delegate
+
+from deepisp_tf.runtime import inspection
+from deepisp_tf.runtime.delegates import DelegateError, open_interpreter, parse_delegate
+from deepisp_tf.runtime.inspection import OpInfo
+from deepisp_tf.runtime.packed import pack_planes, unpack_output
+from deepisp_tf.runtime.quantization import Quantization, quantize
 
 from deepisp_tf.constants import (INPUT_BAYER, INPUT_METADATA, METADATA_SIZE, OUTPUT_RGB,
                                   PACKED_OUTPUT_CHANNELS, PACKED_PLANES)
 
 log = logging.getLogger(__name__)
 
-CPU_DELEGATES = ("xnnpack", "none")
-# Library names tried for the named accelerator delegates (None: no Python-loadable library).
-DELEGATE_LIBRARIES: dict[str, str | None] = {
-    "gpu": "libtensorflowlite_gpu_delegate.so",
-    "nnapi": None,
-}
-WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
-EXTERNAL_DELEGATE_SYMBOLS = ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate")
-
-
-class DelegateError(RuntimeError):
-    """A delegate could not be loaded or applied; the message names it and the reason."""
-
-    def __init__(self, delegate: str, library: str | None, reason: str):
-        self.delegate = delegate
-        self.library = library
-        self.reason = reason
-        where = f" ({library})" if library else ""
-        super().__init__(f"delegate {delegate!r}{where} unavailable: {reason}")
-
-
-@dataclasses.dataclass(frozen=True)
-class OpInfo:
-    """One operator of the model.
-
-    Attributes:
-      index: node index in the primary subgraph.
-      name: builtin op name, e.g. "CONV_2D".
-      delegated: True when a delegate kernel replaced it, False when it runs on a CPU kernel.
-    """
-
-    index: int
-    name: str
-    delegated: bool
-
-
-def parse_delegate(spec: str) -> tuple[str, str | None]:
-    """Split a delegate spec into (kind, library path or None).
-
-    Args:
-      spec: "xnnpack", "none", "gpu", "nnapi" or "external:PATH".
-
-    Returns:
-      (kind, library): kind is one of the names above ("external" for external:PATH).
-
-    Raises:
-      ValueError: unknown spec, or external: without a path.
-    """
-    spec = spec.strip()
-    if spec.lower().startswith("external:"):
-        library = spec.split(":", 1)[1]
-        if not library:
-            raise ValueError("delegate 'external:' needs a library path, e.g. external:/x/lib.so")
-        return "external", library
-    kind = spec.lower()
-    if kind in CPU_DELEGATES:
-        return kind, None
-    if kind in DELEGATE_LIBRARIES:
-        return kind, DELEGATE_LIBRARIES[kind]
-    raise ValueError(f"unknown delegate {spec!r}: expected xnnpack, none, gpu, nnapi or "
-                     "external:PATH")
-
-
-def check_delegate_library(kind: str, library: str) -> None:
-    """Raise DelegateError unless `library` loads and exports the external delegate API.
-
-    Checked with ctypes before `load_delegate`, whose half-built Delegate object would
-    otherwise print an 'Exception ignored in __del__' traceback for such libraries.
-    """
-    if os.sep in library and not os.path.exists(library):
-        raise DelegateError(kind, library, "no such file")
-    try:
-        handle = ctypes.CDLL(library)
-    except OSError as error:  # dlopen failed: missing, wrong architecture, not a library
-        raise DelegateError(kind, library, f"cannot load the library ({error})") from None
-    missing = [name for name in EXTERNAL_DELEGATE_SYMBOLS if not hasattr(handle, name)]
-    if missing:
-        raise DelegateError(kind, library, "not an external delegate library (it does not "
-                            f"export {', '.join(missing)})")
-
-
-def _load_external(kind: str, library: str | None,
-                   options: dict[str, Any] | None) -> Any:
-    """Load a delegate library, turning every failure into a DelegateError."""
-    if library is None:
-        raise DelegateError(kind, None, "no delegate library for this platform in the Python "
-                            "runtime; benchmark it on the device with android_bench "
-                            "(benchmark_model --use_nnapi) or pass external:PATH")
-    check_delegate_library(kind, library)
-    try:
-        return load_delegate(library, options)
-    except (ValueError, RuntimeError, OSError) as error:  # the plugin refused: bad options...
-        reason = " ".join(str(error).split()) or "the library returned no delegate"
-        raise DelegateError(kind, library, reason) from None
-
-
-def _open_interpreter(model: str, kind: str, library: str | None, threads: int | None,
-                      options: dict[str, Any] | None) -> Interpreter:
-    """Create and allocate an interpreter for one delegate kind."""
-    if kind in CPU_DELEGATES:
-        resolver = OpResolverType.AUTO if kind == "xnnpack" else OpResolverType.BUILTIN_REF
-        interpreter = Interpreter(model_path=model, num_threads=threads,
-                                  experimental_op_resolver_type=resolver)
-    else:
-        delegate = _load_external(kind, library, options)
-        try:
-            interpreter = Interpreter(
-                model_path=model, num_threads=threads, experimental_delegates=[delegate],
-                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-            interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise DelegateError(kind, library, f"could not apply it to {model} ({error})"
-                                ) from None
-        return interpreter
-    interpreter.allocate_tensors()
-    return interpreter
+MODEL_CONFIG_FILE = "config.json"
 
 
 def _find(details: list[dict[str, Any]], named: dict[str, int], word: str,
@@ -169,92 +49,19 @@ def _find(details: list[dict[str, Any]], named: dict[str, int], word: str,
     return candidates[0] if len(candidates) == 1 else None
 
 
-@dataclasses.dataclass(frozen=True)
-class Quantization:
-    """How a tensor stores real values: floats as they are, integers as
-    real = (stored - zero_point) * scale.
+def spatial_multiple(model_path: str, native_tile: int) -> int:
+    """Return what a tile side of the model must be a multiple of.
 
-    Attributes:
-      dtype: the stored dtype (float32, int8, uint8 ...).
-      scale, zero_point: the affine parameters of an integer dtype (0, 0 for floats).
+    From the `config.json` beside the model (2 ** (encoder_stages + 1), the packed mosaic
+    halving the side once more), else the largest power of two dividing the model's own tile
+    (a safe, possibly stricter bound).
     """
-
-    dtype: np.dtype
-    scale: float = 0.0
-    zero_point: int = 0
-
-    @classmethod
-    def of(cls, detail: dict[str, Any]) -> "Quantization":
-        """Return the quantization of an interpreter tensor detail; ValueError for an integer
-        tensor without parameters."""
-        dtype = np.dtype(detail["dtype"])
-        if dtype.kind == "f":
-            return cls(dtype)
-        scale, zero_point = detail["quantization"]
-        if not scale:
-            raise ValueError(f"tensor {detail['name']} is {dtype} without quantization "
-                             "parameters")
-        return cls(dtype, float(scale), int(zero_point))
-
-    @property
-    def is_float(self) -> bool:
-        return self.dtype.kind == "f"
-
-    def quantize(self, values: np.ndarray) -> np.ndarray:
-        """Convert real values to the stored dtype (rounded to nearest, saturated)."""
-        if self.is_float:
-            return np.asarray(values, self.dtype)
-        info = np.iinfo(self.dtype)
-        quantized = np.round(np.asarray(values, np.float32) / np.float32(self.scale))
-        return np.clip(quantized + self.zero_point, info.min, info.max).astype(self.dtype)
-
-    def dequantize(self, values: np.ndarray) -> np.ndarray:
-        """Convert stored values to real float32 values."""
-        if self.is_float:
-            return np.asarray(values, np.float32)
-        return (values.astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)
-
-
-FLOAT32 = Quantization(np.dtype(np.float32))
-
-
-def quantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Convert float values to a tensor's dtype with its (scale, zero point); floats pass."""
-    return Quantization.of(detail).quantize(values)
-
-
-def pack_planes(tile: np.ndarray) -> np.ndarray:
-    """Return the [h/2, w/2, 4] planes (R, G1, G2, B) of an RGGB tile [h, w]: `cfa.pack`.
-
-    Each horizontal pair of sites is viewed as one 2x wider unsigned integer, so the copy moves
-    [h/2, w/2, 2] elements: ~14x faster than `cfa.pack`'s 4-D transpose (12 vs 170 us for a
-    256x256 int8 tile), which would eat a fifth of what a packed model saves.
-    """
-    height, width = tile.shape
-    tile = np.ascontiguousarray(tile)
-    pairs = tile.view(np.dtype(f"u{2 * tile.itemsize}")).reshape(height // 2, 2, width // 2)
-    planes = np.empty((height // 2, width // 2, 2), pairs.dtype)
-    planes[..., 0] = pairs[:, 0]
-    planes[..., 1] = pairs[:, 1]
-    return planes.view(tile.dtype).reshape(height // 2, width // 2, 4)
-
-
-def unpack_output(packed: np.ndarray, channels: int = 3) -> np.ndarray:
-    """Return the [2h, 2w, C] image of a packed output [h, w, 4 * C] (depth-to-space: channel
-    C * (2 * dy + dx) + c is colour c of pixel (dy, dx) of each 2x2 block).
-
-    The 2 * C values of row dy of a block are contiguous, so each is moved as one opaque
-    element: ~2x faster than the 5-D transpose (83 vs 160 us for a 128x128x12 int8 output).
-    """
-    height, width = packed.shape[:2]
-    rows = np.ascontiguousarray(packed).view(np.dtype((np.void, 2 * channels * packed.itemsize)))
-    blocks = np.ascontiguousarray(rows.reshape(height, width, 2).transpose(0, 2, 1))
-    return blocks.view(packed.dtype).reshape(2 * height, 2 * width, channels)
-
-
-def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Convert a tensor's values to float32 with its (scale, zero point)."""
-    return Quantization.of(detail).dequantize(values)
+    config = os.path.join(os.path.dirname(os.path.abspath(model_path)), MODEL_CONFIG_FILE)
+    try:
+        with open(config, encoding="utf-8") as handle:
+            return 2 ** (int(json.load(handle)["model"]["encoder_stages"]) + 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return native_tile & -native_tile
 
 
 class Runner:
@@ -270,11 +77,12 @@ class Runner:
       delegate: the delegate in use ("xnnpack" after a fallback).
       fallback_reason: why the requested delegate was replaced, or None.
       threads: CPU threads given to the interpreter (None: LiteRT's default).
+      native_tile_shape: the model file's own (h, w) tile; `tile_shape` differs after `tile=`.
     """
 
     def __init__(self, model_path: str | os.PathLike, *, delegate: str = "xnnpack",
                  threads: int | None = None, delegate_fallback: bool = False,
-                 delegate_options: dict[str, Any] | None = None):
+                 delegate_options: dict[str, Any] | None = None, tile: int | None = None):
         """Open a model.
 
         Args:
@@ -283,6 +91,8 @@ class Runner:
           threads: interpreter threads (>= 1), None for LiteRT's default.
           delegate_fallback: on a DelegateError, log a warning and use the CPU (xnnpack).
           delegate_options: options passed to an external delegate library.
+          tile: run square tiles of this side instead of the model's own (a multiple of
+            `spatial_multiple`); None keeps the model's tile.
 
         Raises:
           FileNotFoundError: no model at `model_path`.
@@ -300,7 +110,7 @@ class Runner:
         self.fallback_reason: str | None = None
         kind, library = parse_delegate(delegate)
         try:
-            self._interpreter = _open_interpreter(self.model_path, kind, library, threads,
+            self._interpreter = open_interpreter(self.model_path, kind, library, threads,
                                                   delegate_options)
         except DelegateError as error:
             if not delegate_fallback:
@@ -308,9 +118,28 @@ class Runner:
             log.warning("%s; falling back to the CPU (xnnpack)", error)
             self.fallback_reason = str(error)
             kind = "xnnpack"
-            self._interpreter = _open_interpreter(self.model_path, kind, None, threads, None)
+            self._interpreter = open_interpreter(self.model_path, kind, None, threads, None)
         self.delegate = delegate if self.fallback_reason is None else "xnnpack"
         self._bind_tensors()
+        self.native_tile_shape = self.tile_shape
+        if tile is not None and (tile, tile) != self.tile_shape:
+            self._resize(tile)
+
+    def _resize(self, tile: int) -> None:
+        """Resize the bayer input to a [tile, tile] tile (ValueError for an invalid side)."""
+        multiple = spatial_multiple(self.model_path, self.native_tile_shape[0])
+        if tile < multiple or tile % multiple:
+            raise ValueError(f"{self.model_path}: tile {tile} must be a positive multiple of "
+                             f"{multiple}, the model's spatial multiple")
+        side = tile // 2 if self.packed_io else tile
+        shape = [1, side, side, 4 if self.packed_io else 1]
+        self._interpreter.resize_tensor_input(self._bayer["index"], shape, strict=False)
+        self._interpreter.allocate_tensors()
+        self._bind_tensors()
+        out = tuple(int(d) for d in self._rgb["shape"][1:3])
+        if out != (side, side):
+            raise ValueError(f"{self.model_path}: resized to a {tile} tile, the output is "
+                             f"{out}, not {(side, side)}: not fully convolutional")
 
     def _bind_tensors(self) -> None:
         """Find the bayer/metadata inputs and the rgb output (by name, then by rank)."""
@@ -348,7 +177,7 @@ class Runner:
         interpreter for another thread (a Runner is not thread-safe)."""
         return Runner(self.model_path, delegate=self.delegate, threads=self.threads,
                       delegate_options=self._delegate_options if self.fallback_reason is None
-                      else None)
+                      else None, tile=self.tile_shape[0])
 
     @property
     def tile_shape(self) -> tuple[int, int]:
@@ -419,66 +248,12 @@ class Runner:
         return self.output_quantization.dequantize(self.invoke(encoded, metadata))
 
     def ops(self) -> list[OpInfo]:
-        """List the model's operators and whether each runs inside a delegate kernel.
-
-        A node counts as delegated when it lies between a DELEGATE node's inputs and outputs
-        (walking back from the delegate's outputs through producers until its inputs).
-        """
-        details = self._interpreter._get_ops_details()  # pylint: disable=protected-access
-        producer = {int(t): d["index"] for d in details if d["op_name"] != "DELEGATE"
-                    for t in d["outputs"]}
-        delegated: set[int] = set()
-        for node in (d for d in details if d["op_name"] == "DELEGATE"):
-            boundary = {int(t) for t in node["inputs"]}
-            stack = [int(t) for t in node["outputs"]]
-            while stack:
-                index = producer.get(stack.pop())
-                if index is None or index in delegated:
-                    continue
-                delegated.add(index)
-                stack.extend(int(t) for t in details[index]["inputs"]
-                             if t >= 0 and int(t) not in boundary)
-        return [OpInfo(d["index"], d["op_name"], d["index"] in delegated)
-                for d in details if d["op_name"] != "DELEGATE"]
+        """List the model's operators and whether each runs inside a delegate kernel."""
+        return inspection.list_ops(self._interpreter)
 
     def weights_summary(self) -> dict[str, Any]:
-        """Summarize the weights of the conv / dense ops: dtypes, count, zeros, sparse tensors.
-
-        Weights behind a DEQUANTIZE (float16) or DENSIFY (sparse) op are read at their source.
-
-        Returns:
-          {"dtypes": {dtype: tensors}, "parameters": n, "zero_fraction": f,
-           "sparse_tensors": tensors stored in TFLite's sparse format}.
-        """
-        interpreter = self._interpreter
-        details = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
-        ops = interpreter._get_ops_details()  # pylint: disable=protected-access
-        producer = {int(t): op for op in ops if op["op_name"] != "DELEGATE"
-                    for t in op["outputs"]}
-        dtypes: dict[str, int] = {}
-        parameters = zeros = sparse = 0
-        for op in ops:
-            if op["op_name"] not in WEIGHT_OPS:
-                continue
-            index = int(op["inputs"][1])
-            while index in producer and producer[index]["op_name"] in ("DEQUANTIZE", "DENSIFY"):
-                index = int(producer[index]["inputs"][0])
-            detail = details.get(index)
-            if detail is None:
-                continue
-            try:
-                values = interpreter.get_tensor(index)
-            except ValueError:  # no data (not a constant)
-                continue
-            name = np.dtype(detail["dtype"]).name
-            dtypes[name] = dtypes.get(name, 0) + 1
-            count = int(np.prod(detail["shape"]))
-            parameters += count
-            zeros += count - int(np.count_nonzero(values))
-            sparse += bool(detail.get("sparsity_parameters"))
-        return {"dtypes": dtypes, "parameters": parameters,
-                "zero_fraction": zeros / parameters if parameters else None,
-                "sparse_tensors": sparse}
+        """Summarize the weights of the conv / dense ops (`inspection.weights_summary`)."""
+        return inspection.weights_summary(self._interpreter)
 
     def describe(self) -> dict[str, Any]:
         """Return a JSON-friendly summary: model, delegate, threads, tile, dtypes, op counts."""
@@ -490,6 +265,7 @@ class Runner:
             "fallback_reason": self.fallback_reason,
             "threads": self.threads,
             "tile_shape": list(self.tile_shape),
+            "native_tile_shape": list(self.native_tile_shape),
             "packed_io": self.packed_io,
             "io_dtypes": {name: str(dtype) for name, dtype in self.io_dtypes.items()},
             "ops": len(ops),

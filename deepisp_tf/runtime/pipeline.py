@@ -26,7 +26,7 @@ import numpy as np
 from deepisp_tf.raw import cfa, geometry
 from deepisp_tf.raw.io import RawRecord
 from deepisp_tf.runtime import luts, tiling
-from deepisp_tf.runtime.interpreter import FLOAT32, Quantization
+from deepisp_tf.runtime.quantization import FLOAT32, Quantization
 from deepisp_tf.runtime.profiling import StageTimes
 
 COLOUR_CHUNK_PIXELS = 1 << 16  # pixels mapped to sRGB at a time (float32 temporaries: 768 KB)

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from deepisp_tf.constants import METADATA_SIZE
+
 PERCENTILES = (50, 90, 99)
 
 
@@ -144,3 +146,38 @@ class measure:  # pylint: disable=invalid-name  # used as a context manager, lik
         self.result.seconds = time.perf_counter() - self._start
         self.result.cpu_seconds = cpu_seconds() - self._cpu
         self.result.peak_rss_bytes = peak_rss_bytes()
+
+
+WARMUP_RUNS = 2  # XNNPACK packs the weights on the first invoke; the second settles caches
+
+
+def warm_up(runner: Any, runs: int = WARMUP_RUNS) -> None:
+    """Run `runs` zero tiles through a runner (`interpreter.Runner` or any tile runner), so
+    weight packing and first-touch allocations do not count in what is timed next."""
+    height, width = runner.tile_shape
+    tile = np.zeros((height, width), np.float32)
+    metadata = np.zeros(METADATA_SIZE, np.float32) if runner.has_metadata else None
+    for _ in range(runs):
+        runner.run(tile, metadata)
+
+
+def latency_ms(runner: Any, runs: int, seed: int = 0, warmup: int = WARMUP_RUNS) -> float:
+    """Return the median wall time (ms) of one `run` of a tile of uniform random values.
+
+    Args:
+      runner: an opened model (`interpreter.Runner` or any tile runner).
+      runs: timed runs (>= 1), after `warm_up(runner, warmup)`.
+      seed: of the random tile and metadata.
+    """
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    rng = np.random.default_rng(seed)
+    bayer = rng.uniform(0, 1, runner.tile_shape).astype(np.float32)
+    metadata = rng.normal(0, 1, METADATA_SIZE).astype(np.float32) if runner.has_metadata else None
+    warm_up(runner, warmup)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner.run(bayer, metadata)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)

@@ -1,0 +1,70 @@
+"""Peak memory of one big synthetic frame, rendered in a fresh process (so the peak is its own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from deepisp_tf.runtime import frames, pipeline
+from deepisp_tf.runtime.bench.common import Settings
+from deepisp_tf.runtime.engine import Engine
+from deepisp_tf.runtime.interpreter import Runner
+from deepisp_tf.runtime.profiling import peak_rss_bytes
+
+
+def memory_probe_child(model: str, path: str, delegate: str, threads: int | None,
+                       workers: int, overlap: int | None, interpreters: int = 1,
+                       tile: int | None = None) -> dict[str, Any]:
+    """Render one file with the concurrent engine; return peak RSS and time (the probe's body).
+
+    Runs in a fresh process (see `memory_probe`), so the peak is that of this one frame.
+    """
+    runner = Runner(model, delegate=delegate, threads=threads, tile=tile)
+    baseline = peak_rss_bytes()
+    started = time.perf_counter()
+    result = next(Engine(runner, workers=workers, overlap=overlap,
+                         interpreters=interpreters).run([path]))
+    if not result.ok:
+        raise RuntimeError(f"memory probe failed: {result.error}")
+    height, width = result.image.shape[:2]
+    return {"megapixels": result.megapixels, "output_size": [height, width],
+            "tiles": result.tiles, "seconds": time.perf_counter() - started,
+            "baseline_rss_mb": baseline / 2**20, "peak_rss_mb": peak_rss_bytes() / 2**20,
+            "estimate_mb": pipeline.peak_bytes_estimate((height, width), 1.0,
+                                                        runner.tile_shape[0]) / 2**20}
+
+
+def memory_probe(settings: Settings, megapixels: float, workdir: str | None = None
+                 ) -> dict[str, Any]:
+    """Measure the peak RSS of rendering a synthetic `megapixels` DNG in a fresh process.
+
+    The DNG is written to a temporary folder (deleted afterwards); the child decodes it with
+    rawpy and renders it with one preprocessing worker, as `tools.infer` would.
+    """
+    with tempfile.TemporaryDirectory(prefix="deepisp-memprobe-", dir=workdir) as folder:
+        path = os.path.join(folder, "synthetic.dng")
+        frames.write_synthetic_dng(path, megapixels)
+        arguments = json.dumps({"model": settings.model_path(), "path": path,
+                                "delegate": settings.delegate, "threads": settings.threads,
+                                "workers": 1, "overlap": settings.overlap,
+                                "interpreters": settings.interpreters,
+                                "tile": settings.tile})
+        code = ("import json, sys; from deepisp_tf.runtime.bench import memory; "
+                "print(json.dumps(memory.memory_probe_child(**json.loads(sys.argv[1]))))")
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+        completed = subprocess.run([sys.executable, "-c", code, arguments], env=env,
+                                   capture_output=True, text=True, check=False)
+    if completed.returncode:
+        raise RuntimeError(f"memory probe exited with {completed.returncode}: "
+                           f"{completed.stderr.strip()[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
