@@ -188,14 +188,45 @@ def _white_balance(raw: Any, mosaic: np.ndarray, pattern: str, black: np.ndarray
     return grey_world_gains(mosaic, pattern, black, white), "auto"
 
 
-def _colour_matrix(raw: Any) -> np.ndarray:
-    """Return the camera->sRGB matrix rawpy's render uses (identity when the file has none)."""
+# LibRaw's `parse_tiff_ifd()` reads this "old Kodak KDC tag" straight into `rgb_cam` (and sets
+# `raw_color = 0`): 3 rows of 4 SRATIONALs, the first of each row skipped. rawpy does not show it.
+KODAK_RGB_CAM_TAG = 37400
+
+
+def _tiff_rgb_cam(path: str) -> np.ndarray | None:
+    """Return the [3, 3] `rgb_cam` of a TIFF-based file's Kodak tag 37400, or None."""
+    try:
+        import tifffile  # pylint: disable=import-outside-toplevel
+        with tifffile.TiffFile(path) as tif:
+            for page in tif.pages:
+                for ifd in [page] + list(page.pages or []):
+                    if KODAK_RGB_CAM_TAG in ifd.tags:
+                        values = np.asarray(ifd.tags[KODAK_RGB_CAM_TAG].value, np.float64)
+                        if values.size == 24:  # rationals as (numerator, denominator) pairs
+                            values = values[0::2] / np.where(values[1::2] == 0, 1, values[1::2])
+                        if values.size == 12:
+                            return values.reshape(3, 4)[:, 1:]
+    except Exception:  # pylint: disable=broad-except  # not a TIFF container, or no such tag
+        return None
+    return None
+
+
+def _colour_matrix(path: str, raw: Any) -> np.ndarray:
+    """Return the camera->sRGB matrix LibRaw's `convert_to_rgb()` applies.
+
+    In LibRaw's order: the XYZ->camera matrix (`cam_xyz_coeff()`, from the file or its
+    `adobe_coeff()` table), else a camera->sRGB `cmatrix`, else Kodak's tag 37400 `rgb_cam`
+    (which rawpy does not expose), else identity (`raw_color`: no conversion).
+    """
     xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, np.float64)[:3]
     if np.any(xyz_to_cam):
         return cam_to_srgb_from_xyz(xyz_to_cam).astype(np.float32)
     matrix = np.asarray(raw.color_matrix, np.float64)[:, :3]
     if np.any(matrix):
         return matrix.astype(np.float32)
+    rgb_cam = _tiff_rgb_cam(path)
+    if rgb_cam is not None and np.any(rgb_cam):
+        return rgb_cam.astype(np.float32)
     return np.eye(3, dtype=np.float32)
 
 
@@ -241,7 +272,7 @@ def _record(path: str, raw: Any) -> RawRecord:
     return RawRecord(
         path=path, mosaic=mosaic, pattern=cfa.validate_pattern(pattern), black_levels=black,
         white_level=white, wb_gains=_colour_gains(site_gains, pattern), wb_source=wb_source,
-        cam_to_srgb=_colour_matrix(raw), pixel_aspect=aspect,
+        cam_to_srgb=_colour_matrix(path, raw), pixel_aspect=aspect,
         render_size=geometry.render_size(mosaic.shape, aspect), camera=_camera_name(path, raw),
         site_gains=site_gains)
 
