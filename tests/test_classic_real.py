@@ -20,7 +20,7 @@ LINEAR = {"demosaic_algorithm": rawpy.DemosaicAlgorithm.LINEAR}
 # PSNR (dB, DESIGN §2.3: [0, 1], 8-px border cropped) measured with tools/libraw_fidelity.py
 # (rawpy 0.28, LibRaw 0.22.2); before this fix in brackets.
 MEASURED = {
-    "artefactual_archivematica-sampledata__RAW_CANON_S30.CRW": 77.19,  # [77.19]
+    "artefactual_archivematica-sampledata__RAW_CANON_S30.CRW": 87.83,  # [77.19] site blacks
     "colinleroy_a2tools__Image__1.qtk": 84.58,  # [64.37] greens balanced separately
     "colinleroy_a2tools__Image__2.qtk": 86.87,  # [74.91]
     "colinleroy_a2tools__raw_Image_04.qtk": 83.58,  # [77.03]

@@ -72,9 +72,22 @@ def site_gains(wb_gains: np.ndarray, pattern: str) -> np.ndarray:
     return gains[cfa.channel_map(pattern)]
 
 
+def white_range(black_levels: np.ndarray, white_level: float) -> np.float32:
+    """Return the range every site is divided by: white level minus the smallest site black.
+
+    LibRaw's `adjust_bl()` moves the smallest per-site black into the common `black`, and
+    `scale_colors()` scales every black-subtracted site by `65535 / (maximum - black)`: one
+    range for all sites, not `white - black` of each site.
+    """
+    return np.float32(white_level) - np.float32(np.min(black_levels))
+
+
 def normalize(mosaic: np.ndarray, pattern: str, black_levels: np.ndarray, white_level: float,
               wb_gains: np.ndarray) -> np.ndarray:
     """Subtract black, scale to [0, 1] and white-balance a mosaic, clipping as LibRaw does.
+
+    `clip((mosaic - black[site]) / white_range(black_levels, white_level) * gain[site], 0, 1)`,
+    LibRaw's `scale_colors()`.
 
     Args:
       mosaic: [H, W] raw values.
@@ -88,7 +101,7 @@ def normalize(mosaic: np.ndarray, pattern: str, black_levels: np.ndarray, white_
     """
     black = site_map(black_levels, mosaic.shape)
     gains = site_map(site_gains(wb_gains, pattern), mosaic.shape)
-    scaled = (mosaic.astype(np.float32) - black) / (np.float32(white_level) - black) * gains
+    scaled = (mosaic.astype(np.float32) - black) / white_range(black_levels, white_level) * gains
     return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
@@ -97,7 +110,8 @@ def denormalize(normalized: np.ndarray, pattern: str, black_levels: np.ndarray,
     """Invert `normalize` (for values it did not clip): back to raw values [H, W] float32."""
     black = site_map(black_levels, normalized.shape)
     gains = site_map(site_gains(wb_gains, pattern), normalized.shape)
-    return (normalized / gains * (np.float32(white_level) - black) + black).astype(np.float32)
+    return (normalized / gains * white_range(black_levels, white_level) + black
+            ).astype(np.float32)
 
 
 def apply_matrix(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:

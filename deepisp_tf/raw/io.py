@@ -111,16 +111,32 @@ def cam_to_srgb_from_xyz(xyz_to_cam: np.ndarray) -> np.ndarray:
     return np.linalg.pinv(cam_from_srgb)
 
 
-def effective_white_level(mosaic: np.ndarray, white_level: float,
-                          threshold: float = 0.75) -> float:
-    """Return the white level LibRaw scales by: its `adjust_maximum` rule.
+def effective_white_level(mosaic: np.ndarray, white_level: float, threshold: float = 0.75,
+                          black_levels: np.ndarray | None = None) -> float:
+    """Return the white level LibRaw scales by: its `adjust_maximum()` rule.
 
-    When the brightest visible value lies between `threshold * white_level` and `white_level`,
-    LibRaw takes it as the saturation point (rawpy's default `adjust_maximum_thr` is 0.75).
+    LibRaw subtracts each site's black while copying the mosaic (`raw2image_ex()`, after
+    `adjust_bl()` moved the smallest site black into the common `black`), records the largest
+    result (`data_maximum`) and lowers `maximum - black` to it when it lies strictly between
+    `threshold` times that range and the range (rawpy's default `adjust_maximum_thr` is 0.75).
+    Returned in raw units: the common black plus the range used.
+
+    Args:
+      mosaic: [H, W] raw values.
+      white_level: the file's saturation value.
+      threshold: `adjust_maximum_thr` (0 disables the rule).
+      black_levels: [2, 2] black per site (None: zero).
+
+    Returns:
+      The effective white level.
     """
-    data_max = float(mosaic.max()) if mosaic.size else 0.0
-    if threshold * white_level < data_max < white_level:
-        return data_max
+    black = np.zeros((2, 2)) if black_levels is None else np.asarray(black_levels, np.float64)
+    if not mosaic.size or threshold < 1e-5:
+        return float(white_level)
+    data_max = float(np.max(mosaic - color.site_map(black, mosaic.shape)))
+    span = float(white_level) - float(black.min())
+    if 0 < data_max < span and data_max > threshold * span:
+        return float(black.min()) + data_max
     return float(white_level)
 
 
@@ -146,10 +162,12 @@ def grey_world_gains(mosaic: np.ndarray, pattern: str, black_levels: np.ndarray,
     """
     cfa.validate_pattern(pattern)
     height, width = mosaic.shape
-    values = np.maximum(mosaic - color.site_map(black_levels, mosaic.shape), 0.0)
+    signed = mosaic - color.site_map(black_levels, mosaic.shape)
+    values = np.maximum(signed, 0.0)
     blocks_y, blocks_x = -(-height // block), -(-width // block)
     pad = ((0, blocks_y * block - height), (0, blocks_x * block - width))
-    saturated = np.pad(mosaic > white_level - 25, pad).reshape(
+    span = float(white_level) - float(np.min(black_levels))
+    saturated = np.pad(signed > span - 25, pad).reshape(
         blocks_y, block, blocks_x, block).any(axis=(1, 3))
     keep = np.repeat(np.repeat(~saturated, block, 0), block, 1)[:height, :width]
     gains = np.ones((2, 2))
@@ -264,7 +282,7 @@ def _record(path: str, raw: Any) -> RawRecord:
         raise RawReadError(path, f"unsupported CFA {pattern!r} (colours {desc!r})")
     mosaic = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
     black = np.asarray(raw.black_level_per_channel, np.float32)[pattern_index]
-    white = effective_white_level(mosaic, float(raw.white_level))
+    white = effective_white_level(mosaic, float(raw.white_level), black_levels=black)
     if white <= float(black.max()):
         raise RawReadError(path, f"white level {white} is not above black level {black.max()}")
     site_gains, wb_source = _white_balance(raw, mosaic, pattern, black, white)

@@ -55,7 +55,7 @@ def input_table(black_levels: np.ndarray, white_level: float, wb_gains: np.ndarr
     """
     black = np.asarray(black_levels, np.float64).reshape(2, 2)
     gains = color.site_gains(wb_gains, "RGGB").astype(np.float64)
-    saturation = black + (float(white_level) - black) / np.maximum(gains, 1e-6)
+    saturation = black + float(color.white_range(black, white_level)) / np.maximum(gains, 1e-6)
     count = int(min(LEVELS, np.ceil(saturation.max()) + 2))
     # A [2, 2 * count] mosaic whose site (i, j) holds 0 .. count - 1 at columns j, j + 2, ...
     values = np.repeat(np.arange(count, dtype=np.uint16), 2)[None].repeat(2, axis=0)
