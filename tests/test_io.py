@@ -8,7 +8,7 @@ import rawpy
 
 from conftest import sample
 from deepisp_tf.data import tiles
-from deepisp_tf.raw import color, io
+from deepisp_tf.raw import color, geometry, io
 
 
 def test_read_raw_every_sample_gives_consistent_record(raw_samples):
@@ -40,6 +40,23 @@ def test_reference_render_uses_pinned_settings_and_render_size(raw_samples):
                                    user_flip=0)
     np.testing.assert_array_equal(reference, expected)
     assert reference.dtype == np.uint16 and reference.shape[:2] == record.render_size
+
+
+def test_libraw_stretch_repeats_lines_on_real_non_square_files():
+    """What geometry.stretch reproduces: rawpy's render repeats D1X rows and DC120 columns."""
+    nikon = io.reference_render(sample("NIKON_UB20_O35"))
+    np.testing.assert_array_equal(nikon[0::2], nikon[1::2])
+    record, kodak = io.read_raw(sample("DC120_P003908"), with_reference=True)
+    sources = geometry.stretch_sources(kodak.shape[1], record.pixel_aspect)
+    repeated = np.flatnonzero(np.diff(sources) == 0) + 1  # output columns copying the previous
+    np.testing.assert_array_equal(kodak[:, repeated], kodak[:, repeated - 1])
+
+
+def test_kodak_dc120_colour_matrix_is_tag_37400_rgb_cam():
+    """LibRaw's parse_tiff_ifd() reads Kodak tag 37400 into rgb_cam; rawpy shows zeros."""
+    record = io.read_raw(sample("DC120_P003908"))
+    np.testing.assert_allclose(record.cam_to_srgb[0], [1.4815, -0.321, -0.1605], atol=1e-4)
+    np.testing.assert_allclose(record.cam_to_srgb.sum(axis=1), 1.0, atol=1e-3)
 
 
 def _best_shift(mosaic_plane: np.ndarray, reference_plane: np.ndarray, radius: int = 2):
