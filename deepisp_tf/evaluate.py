@@ -245,7 +245,7 @@ def input_preview(record: RawRecord, size: tuple[int, int]) -> np.ndarray:
     rows, cols = (np.stack([s, s + 1], 1).ravel() for s in (np.arange(0, height - 1, step),
                                                              np.arange(0, width - 1, step)))
     small = color.normalize(record.mosaic[np.ix_(rows, cols)], record.pattern,
-                            record.black_levels, record.white_level, record.wb_gains)
+                            record.black_levels, record.white_level, record.gains_2x2)
     preview = packed_preview(color.gamma_compression(cfa.canonicalize(small, record.pattern)[0]))
     rgb = cv2.resize(preview.astype(np.float32), (size[1], size[0]),
                      interpolation=cv2.INTER_AREA)

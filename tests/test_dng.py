@@ -72,6 +72,27 @@ def test_write_dng_writes_the_dng_tags(tmp_path):
     np.testing.assert_allclose(matrix[:, 0] / matrix[:, 1], XYZ_TO_CAM.ravel(), atol=1e-6)
 
 
+def test_write_dng_without_matrix_and_white_balance_leaves_tags_out(tmp_path):
+    path = dng.write_dng(tmp_path / "bare.dng", random_mosaic(3), "RGGB", 0, WHITE, None, None)
+    with tifffile.TiffFile(path) as tif:
+        tags = tif.pages[0].tags
+        assert 50721 not in tags and 50728 not in tags and 50718 not in tags
+    record = read_raw(path)
+    assert record.wb_source == "auto"
+    np.testing.assert_array_equal(record.cam_to_srgb, np.eye(3))
+
+
+@pytest.mark.parametrize("scale, aspect", [((2.0, 1.0), 2.0), ((1.0, 2.0), 0.5)])
+def test_write_dng_default_scale_gives_libraws_pixel_aspect(tmp_path, scale, aspect):
+    path = dng.write_dng(tmp_path / "wide.dng", random_mosaic(4), "RGGB", 0, WHITE,
+                         XYZ_TO_CAM, NEUTRAL, default_scale=scale)
+    record = read_raw(path)
+    assert record.pixel_aspect == aspect
+    with pytest.raises(ValueError, match="default_scale"):
+        dng.write_dng(tmp_path / "bad.dng", random_mosaic(4), "RGGB", 0, WHITE, XYZ_TO_CAM,
+                      NEUTRAL, default_scale=(1.0, 0.0))
+
+
 def test_linear_dng_is_rejected_as_non_bayer(tmp_path):
     rgb = np.random.default_rng(3).integers(0, WHITE, (32, 48, 3)).astype(np.uint16)
     path = dng.write_linear_dng(tmp_path / "linear.dng", rgb, 64, WHITE, XYZ_TO_CAM, NEUTRAL)

@@ -21,15 +21,32 @@ def test_unstretch_of_stretch_is_exact_for_half_aspect():
     np.testing.assert_array_equal(geometry.unstretch(stretched, 0.5, (9, 5)), image)
 
 
-def test_unstretch_of_stretch_is_close_for_wide_pixels():
-    rows = np.linspace(0, 1, 40)
-    image = np.stack([np.outer(np.ones(6), rows)] * 3, -1).astype(np.float32)
+def test_unstretch_of_stretch_is_exact_for_wide_pixels():
+    """DC120's aspect 1.5346: stretch repeats columns, unstretch picks each one back."""
+    image = np.random.default_rng(1).random((6, 40, 3)).astype(np.float32)
     stretched = geometry.stretch(image, 1.5345911949685533)
     assert stretched.shape == (6, 61, 3)
-    back = geometry.unstretch(stretched, 1.5345911949685533, (6, 40))
-    # A linear ramp survives exactly, except the last column where LibRaw clamps at the edge.
-    np.testing.assert_allclose(back[:, :-1], image[:, :-1], atol=1e-6)
-    np.testing.assert_allclose(back[:, -1], image[:, -1], atol=5e-3)
+    np.testing.assert_array_equal(
+        geometry.unstretch(stretched, 1.5345911949685533, (6, 40)), image)
+
+
+def test_stretch_sources_follow_libraws_running_sum():
+    """LibRaw's stretch(): line j reads source (int) rc, rc += aspect (rows) or 1/aspect."""
+    np.testing.assert_array_equal(geometry.stretch_sources(6, 0.5), [0, 0, 1, 1, 2, 2])
+    sources = geometry.stretch_sources(1301, 1.5345911949685533)
+    rc, expected = 0.0, []
+    for _ in range(1301):
+        expected.append(int(rc))
+        rc += 1 / 1.5345911949685533
+    np.testing.assert_array_equal(sources, expected)
+    assert set(np.diff(sources)) == {0, 1}  # every source column appears, none skipped
+
+
+def test_stretch_commutes_with_per_pixel_stages():
+    image = np.random.default_rng(2).random((5, 7, 3))
+    np.testing.assert_array_equal(
+        geometry.stretch(color.gamma_compression(image), 0.5),
+        color.gamma_compression(geometry.stretch(image, 0.5)))
 
 
 def test_unstretch_rejects_mismatched_render():
@@ -59,6 +76,25 @@ def test_denormalize_inverts_normalize_below_saturation():
     assert normalized.max() < 1.0
     np.testing.assert_allclose(color.denormalize(normalized, "GRBG", black, 4095.0, gains),
                                mosaic, rtol=1e-5)
+
+
+def test_normalize_divides_every_site_by_white_minus_smallest_black():
+    """LibRaw's adjust_bl() + scale_colors(): one range, each site's own black subtracted."""
+    black = np.array([[10.0, 20.0], [30.0, 40.0]])
+    mosaic = np.full((2, 2), 510, np.uint16)
+    normalized = color.normalize(mosaic, "RGGB", black, 1010.0, np.ones(3))
+    np.testing.assert_allclose(normalized, (510 - black) / 1000.0, rtol=1e-6)
+
+
+def test_normalize_takes_per_site_gains():
+    gains = np.array([[2.0, 1.0], [1.5, 1.2]])
+    normalized = color.normalize(np.full((4, 4), 100, np.uint16), "GRBG", np.zeros((2, 2)),
+                                 1000.0, gains)
+    np.testing.assert_allclose(normalized[:2, :2], 0.1 * gains, rtol=1e-6)
+    np.testing.assert_allclose(
+        color.denormalize(normalized, "GRBG", np.zeros((2, 2)), 1000.0, gains), 100, rtol=1e-5)
+    with pytest.raises(ValueError, match="white-balance gains"):
+        color.normalize(np.zeros((2, 2), np.uint16), "RGGB", np.zeros((2, 2)), 1.0, np.ones(4))
 
 
 def test_normalize_applies_gain_of_each_site_colour_and_clips():

@@ -60,9 +60,12 @@ def normalize(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.T
     size = tf.shape(example["mosaic"])[0]
     black = site_map(example["black_levels"], size)
     gains = example["wb_gains"]
-    site_gains = site_map(tf.stack([gains[0], gains[1], gains[1], gains[2]]), size)
+    per_site = tf.where(tf.reduce_max(example["site_gains"]) > 0, example["site_gains"],
+                        tf.stack([gains[0], gains[1], gains[1], gains[2]]))
+    site_gains = site_map(per_site, size)
     mosaic = tf.cast(example["mosaic"], tf.float32)
-    bayer = (mosaic - black) / (example["white_level"] - black) * site_gains
+    white_range = example["white_level"] - tf.reduce_min(black)  # color.white_range
+    bayer = (mosaic - black) / white_range * site_gains
     bayer = colour.gamma_compression(bayer)[..., tf.newaxis]
     metadata = tf.concat([example["cam_to_srgb"], gains], axis=0)
     target = tf.cast(example["target"], tf.float32) / 65535.0

@@ -129,7 +129,8 @@ def _write_shard(path: str, file_tiles: tiles_lib.FileTiles) -> None:
                                           file_tiles.offsets):
             writer.write(tfrecord.encode_example(
                 mosaic, target, file_tiles.black_levels, file_tiles.white_level,
-                file_tiles.wb_gains, file_tiles.cam_to_srgb, name, tuple(offset)))
+                file_tiles.wb_gains, file_tiles.cam_to_srgb, name, tuple(offset),
+                site_gains=file_tiles.site_gains))
 
 
 @dataclasses.dataclass

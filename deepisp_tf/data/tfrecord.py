@@ -15,6 +15,8 @@ FEATURES = {
     "white_level": tf.io.FixedLenFeature([], tf.float32),
     "wb_gains": tf.io.FixedLenFeature([3], tf.float32),    # R, G, B, min = 1
     "cam_to_srgb": tf.io.FixedLenFeature([9], tf.float32),
+    # per RGGB site gain (LibRaw balances the greens apart); zeros: spread wb_gains
+    "site_gains": tf.io.FixedLenFeature([4], tf.float32, default_value=[0.0] * 4),
     "source": tf.io.FixedLenFeature([], tf.string),
     "offset": tf.io.FixedLenFeature([2], tf.int64),
 }
@@ -34,7 +36,8 @@ def _ints(values: np.ndarray) -> tf.train.Feature:
 
 def encode_example(mosaic: np.ndarray, target: np.ndarray, black_levels: np.ndarray,
                    white_level: float, wb_gains: np.ndarray, cam_to_srgb: np.ndarray,
-                   source: str, offset: tuple[int, int] = (0, 0)) -> bytes:
+                   source: str, offset: tuple[int, int] = (0, 0),
+                   site_gains: np.ndarray | None = None) -> bytes:
     """Serialize one aligned tile.
 
     Args:
@@ -46,6 +49,7 @@ def encode_example(mosaic: np.ndarray, target: np.ndarray, black_levels: np.ndar
       cam_to_srgb: [3, 3] camera->sRGB matrix.
       source: name of the source file.
       offset: (row, col) of the tile in its file's aligned mosaic.
+      site_gains: [2, 2] gain per RGGB site (None: wb_gains spread over the sites).
 
     Returns:
       A serialized tf.train.Example.
@@ -63,6 +67,8 @@ def encode_example(mosaic: np.ndarray, target: np.ndarray, black_levels: np.ndar
         "source": _bytes(source.encode("utf-8")),
         "offset": _ints(np.array(offset)),
     }
+    if site_gains is not None:
+        features["site_gains"] = _floats(np.asarray(site_gains, np.float32))
     example = tf.train.Example(features=tf.train.Features(feature=features))
     return example.SerializeToString()
 

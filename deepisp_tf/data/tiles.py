@@ -97,6 +97,7 @@ class FileTiles:
     wb_gains: np.ndarray
     cam_to_srgb: np.ndarray
     info: dict
+    site_gains: np.ndarray | None = None  # [2, 2] per RGGB site (LibRaw's four pre_mul)
 
 
 def cut_tiles(path: str, tile: int, stride: int, border: int, limit: int) -> FileTiles:
@@ -116,4 +117,5 @@ def cut_tiles(path: str, tile: int, stride: int, border: int, limit: int) -> Fil
     info = {"name": os.path.basename(path), **record.metadata(), "tiles": len(offsets)}
     return FileTiles(mosaics=mosaics, targets=targets, offsets=np.array(offsets, np.int64),
                      black_levels=pair.black_levels, white_level=record.white_level,
-                     wb_gains=record.wb_gains, cam_to_srgb=record.cam_to_srgb, info=info)
+                     wb_gains=record.wb_gains, cam_to_srgb=record.cam_to_srgb, info=info,
+                     site_gains=cfa.roll_sites(record.gains_2x2, *cfa.red_offset(record.pattern)))

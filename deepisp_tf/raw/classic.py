@@ -43,7 +43,7 @@ def render(record: RawRecord, method: str = "bilinear") -> np.ndarray:
       [H', W', 3] uint16 image, (H', W') == record.render_size.
     """
     normalized = color.normalize(record.mosaic, record.pattern, record.black_levels,
-                                 record.white_level, record.wb_gains)
+                                 record.white_level, record.gains_2x2)
     rggb, padding = cfa.canonicalize(normalized, record.pattern)
     camera_rgb = cfa.decanonicalize(demosaic(rggb, method), padding)
     linear = np.clip(color.apply_matrix(camera_rgb, record.cam_to_srgb), 0.0, 1.0)

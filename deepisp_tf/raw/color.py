@@ -62,23 +62,46 @@ def site_map(values_2x2: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.tile(np.asarray(values_2x2), (height // 2 + 1, width // 2 + 1))[:height, :width]
 
 
+def site_gains(wb_gains: np.ndarray, pattern: str) -> np.ndarray:
+    """Return the [2, 2] gain per site: (R, G, B) gains [3] spread over `pattern`, or [2, 2]."""
+    gains = np.asarray(wb_gains, np.float32)
+    if gains.shape == (2, 2):
+        return gains
+    if gains.shape != (3,):
+        raise ValueError(f"white-balance gains must be [3] (R, G, B) or [2, 2], got {gains.shape}")
+    return gains[cfa.channel_map(pattern)]
+
+
+def white_range(black_levels: np.ndarray, white_level: float) -> np.float32:
+    """Return the range every site is divided by: white level minus the smallest site black.
+
+    LibRaw's `adjust_bl()` moves the smallest per-site black into the common `black`, and
+    `scale_colors()` scales every black-subtracted site by `65535 / (maximum - black)`: one
+    range for all sites, not `white - black` of each site.
+    """
+    return np.float32(white_level) - np.float32(np.min(black_levels))
+
+
 def normalize(mosaic: np.ndarray, pattern: str, black_levels: np.ndarray, white_level: float,
               wb_gains: np.ndarray) -> np.ndarray:
     """Subtract black, scale to [0, 1] and white-balance a mosaic, clipping as LibRaw does.
+
+    `clip((mosaic - black[site]) / white_range(black_levels, white_level) * gain[site], 0, 1)`,
+    LibRaw's `scale_colors()`.
 
     Args:
       mosaic: [H, W] raw values.
       pattern: CFA pattern of `mosaic`.
       black_levels: [2, 2] black level per site.
       white_level: saturation value.
-      wb_gains: [3] (R, G, B) gains.
+      wb_gains: [3] (R, G, B) gains, or [2, 2] per site (LibRaw's four `pre_mul`).
 
     Returns:
       [H, W] float32 in [0, 1].
     """
     black = site_map(black_levels, mosaic.shape)
-    gains = site_map(np.asarray(wb_gains)[cfa.channel_map(pattern)], mosaic.shape)
-    scaled = (mosaic.astype(np.float32) - black) / (np.float32(white_level) - black) * gains
+    gains = site_map(site_gains(wb_gains, pattern), mosaic.shape)
+    scaled = (mosaic.astype(np.float32) - black) / white_range(black_levels, white_level) * gains
     return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
@@ -86,8 +109,9 @@ def denormalize(normalized: np.ndarray, pattern: str, black_levels: np.ndarray,
                 white_level: float, wb_gains: np.ndarray) -> np.ndarray:
     """Invert `normalize` (for values it did not clip): back to raw values [H, W] float32."""
     black = site_map(black_levels, normalized.shape)
-    gains = site_map(np.asarray(wb_gains)[cfa.channel_map(pattern)], normalized.shape)
-    return (normalized / gains * (np.float32(white_level) - black) + black).astype(np.float32)
+    gains = site_map(site_gains(wb_gains, pattern), normalized.shape)
+    return (normalized / gains * white_range(black_levels, white_level) + black
+            ).astype(np.float32)
 
 
 def apply_matrix(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ _TAG_CFA_LAYOUT = 50711
 _TAG_BLACK_LEVEL_REPEAT_DIM = 50713
 _TAG_BLACK_LEVEL = 50714
 _TAG_WHITE_LEVEL = 50717
+_TAG_DEFAULT_SCALE = 50718
 _TAG_COLOR_MATRIX_1 = 50721
 _TAG_AS_SHOT_NEUTRAL = 50728
 _TAG_CALIBRATION_ILLUMINANT_1 = 50778
@@ -71,15 +72,27 @@ def _black_level_tags(black_level: float | np.ndarray) -> list[tuple]:
     return tags
 
 
-def _common_tags(black_level: float | np.ndarray, white_level: int, xyz_to_cam: np.ndarray,
-                 as_shot_neutral: Sequence[float], make: str, model: str) -> list[tuple]:
-    """Return the DNG tags shared by Bayer and LinearRaw files, validating their values."""
-    matrix = np.asarray(xyz_to_cam, np.float64)
-    if matrix.shape != (3, 3):
-        raise ValueError(f"xyz_to_cam must be [3, 3], got shape {matrix.shape}")
-    neutral = np.asarray(as_shot_neutral, np.float64)
-    if neutral.shape != (3,) or np.any(neutral <= 0):
-        raise ValueError(f"as_shot_neutral must be 3 positive values, got {neutral.tolist()}")
+def _common_tags(black_level: float | np.ndarray, white_level: int,
+                 xyz_to_cam: np.ndarray | None, as_shot_neutral: Sequence[float] | None,
+                 make: str, model: str) -> list[tuple]:
+    """Return the DNG tags shared by Bayer and LinearRaw files, validating their values.
+
+    A None `xyz_to_cam` or `as_shot_neutral` leaves its tag out (a file without a colour
+    matrix or without an as-shot white balance).
+    """
+    optional = []
+    if xyz_to_cam is not None:
+        matrix = np.asarray(xyz_to_cam, np.float64)
+        if matrix.shape != (3, 3):
+            raise ValueError(f"xyz_to_cam must be [3, 3], got shape {matrix.shape}")
+        optional += [(_TAG_COLOR_MATRIX_1, "2i", 9, _rationals(matrix, signed=True), True),
+                     (_TAG_CALIBRATION_ILLUMINANT_1, "H", 1, _ILLUMINANT_D65, True)]
+    if as_shot_neutral is not None:
+        neutral = np.asarray(as_shot_neutral, np.float64)
+        if neutral.shape != (3,) or np.any(neutral <= 0):
+            raise ValueError(
+                f"as_shot_neutral must be 3 positive values, got {neutral.tolist()}")
+        optional.append((_TAG_AS_SHOT_NEUTRAL, "2I", 3, _rationals(neutral, signed=False), True))
     if not 0 < int(white_level) <= 65535:
         raise ValueError(f"white_level must be in (0, 65535], got {white_level}")
     if np.max(black_level) >= white_level:
@@ -94,9 +107,7 @@ def _common_tags(black_level: float | np.ndarray, white_level: int, xyz_to_cam: 
         (_TAG_UNIQUE_CAMERA_MODEL, "s", 0, unique_model, True),
         *_black_level_tags(black_level),
         (_TAG_WHITE_LEVEL, "I", 1, int(white_level), True),
-        (_TAG_COLOR_MATRIX_1, "2i", 9, _rationals(matrix, signed=True), True),
-        (_TAG_CALIBRATION_ILLUMINANT_1, "H", 1, _ILLUMINANT_D65, True),
-        (_TAG_AS_SHOT_NEUTRAL, "2I", 3, _rationals(neutral, signed=False), True),
+        *optional,
     ]
 
 
@@ -112,9 +123,10 @@ def _write_atomic(path: str | os.PathLike, data: np.ndarray, photometric: int,
 
 
 def write_dng(path: str | os.PathLike, mosaic: np.ndarray, pattern: str,
-              black_level: float | np.ndarray, white_level: int, xyz_to_cam: np.ndarray,
-              as_shot_neutral: Sequence[float], make: str = "deepisp_tf",
-              model: str = "synthetic") -> str:
+              black_level: float | np.ndarray, white_level: int, xyz_to_cam: np.ndarray | None,
+              as_shot_neutral: Sequence[float] | None, make: str = "deepisp_tf",
+              model: str = "synthetic", default_scale: tuple[float, float] | None = None
+              ) -> str:
     """Write a Bayer mosaic as an uncompressed DNG 1.4 file, atomically.
 
     Args:
@@ -123,10 +135,14 @@ def write_dng(path: str | os.PathLike, mosaic: np.ndarray, pattern: str,
       pattern: CFA pattern of the top-left 2x2 block, one of cfa.BAYER_PATTERNS.
       black_level: scalar, or [2, 2] per-site black level of the top-left 2x2 block.
       white_level: saturation value (at most 65535).
-      xyz_to_cam: [3, 3] XYZ(D65) -> camera matrix, stored as ColorMatrix1 (illuminant D65).
-      as_shot_neutral: [3] camera (R, G, B) response to a neutral, stored as AsShotNeutral.
+      xyz_to_cam: [3, 3] XYZ(D65) -> camera matrix, stored as ColorMatrix1 (illuminant D65);
+        None writes no matrix.
+      as_shot_neutral: [3] camera (R, G, B) response to a neutral, stored as AsShotNeutral;
+        None writes no as-shot white balance.
       make: camera maker (TIFF Make).
       model: camera model (TIFF Model; UniqueCameraModel is "make model").
+      default_scale: (horizontal, vertical) DefaultScale of non-square pixels (LibRaw's
+        pixel aspect is horizontal / vertical); None writes square pixels.
 
     Returns:
       The path written.
@@ -147,6 +163,11 @@ def write_dng(path: str | os.PathLike, mosaic: np.ndarray, pattern: str,
         (_TAG_CFA_PLANE_COLOR, "B", 3, (0, 1, 2), True),
         (_TAG_CFA_LAYOUT, "H", 1, 1, True),
     ]
+    if default_scale is not None:
+        scale = np.asarray(default_scale, np.float64)
+        if scale.shape != (2,) or np.any(scale <= 0):
+            raise ValueError(f"default_scale must be 2 positive values, got {scale.tolist()}")
+        tags.append((_TAG_DEFAULT_SCALE, "2I", 2, _rationals(scale, signed=False), True))
     return _write_atomic(path, mosaic, _PHOTOMETRIC_CFA, tags, make, model)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from deepisp_tf.config import REFERENCE_RENDER_SETTINGS
-from deepisp_tf.raw import cfa, geometry
+from deepisp_tf.raw import cfa, color, geometry
 
 # sRGB (D65) -> XYZ, as LibRaw's `xyz_rgb`: used to turn a camera's XYZ->camera matrix into the
 # camera->sRGB matrix LibRaw applies.
@@ -55,6 +55,9 @@ class RawRecord:
       pixel_aspect: LibRaw's pixel aspect (1 for square pixels).
       render_size: (height, width) of the reference render.
       camera: camera name when the file says it, else a sensor signature.
+      site_gains: [2, 2] float32 white-balance gain of each site of the top-left 2x2 block
+        (LibRaw balances its two greens separately: `scale_colors()` keeps four `pre_mul`);
+        None means `wb_gains` spread over the pattern (both greens `wb_gains[1]`).
     """
 
     path: str
@@ -68,6 +71,14 @@ class RawRecord:
     pixel_aspect: float
     render_size: tuple[int, int]
     camera: str
+    site_gains: np.ndarray | None = None
+
+    @property
+    def gains_2x2(self) -> np.ndarray:
+        """[2, 2] float32 gain of each site of the top-left block (`site_gains` or wb_gains)."""
+        if self.site_gains is not None:
+            return np.asarray(self.site_gains, np.float32)
+        return np.asarray(self.wb_gains, np.float32)[cfa.channel_map(self.pattern)]
 
     @property
     def raw_size(self) -> tuple[int, int]:
@@ -81,6 +92,7 @@ class RawRecord:
             "white_level": float(self.white_level),
             "wb_gains": self.wb_gains.tolist(),
             "wb_source": self.wb_source,
+            "site_gains": self.gains_2x2.tolist(),
             "cam_to_srgb": self.cam_to_srgb.tolist(),
             "pixel_aspect": float(self.pixel_aspect),
             "raw_size": list(self.raw_size),
@@ -99,72 +111,140 @@ def cam_to_srgb_from_xyz(xyz_to_cam: np.ndarray) -> np.ndarray:
     return np.linalg.pinv(cam_from_srgb)
 
 
-def effective_white_level(mosaic: np.ndarray, white_level: float,
-                          threshold: float = 0.75) -> float:
-    """Return the white level LibRaw scales by: its `adjust_maximum` rule.
+def effective_white_level(mosaic: np.ndarray, white_level: float, threshold: float = 0.75,
+                          black_levels: np.ndarray | None = None) -> float:
+    """Return the white level LibRaw scales by: its `adjust_maximum()` rule.
 
-    When the brightest visible value lies between `threshold * white_level` and `white_level`,
-    LibRaw takes it as the saturation point (rawpy's default `adjust_maximum_thr` is 0.75).
+    LibRaw subtracts each site's black while copying the mosaic (`raw2image_ex()`, after
+    `adjust_bl()` moved the smallest site black into the common `black`), records the largest
+    result (`data_maximum`) and lowers `maximum - black` to it when it lies strictly between
+    `threshold` times that range and the range (rawpy's default `adjust_maximum_thr` is 0.75).
+    Returned in raw units: the common black plus the range used.
+
+    Args:
+      mosaic: [H, W] raw values.
+      white_level: the file's saturation value.
+      threshold: `adjust_maximum_thr` (0 disables the rule).
+      black_levels: [2, 2] black per site (None: zero).
+
+    Returns:
+      The effective white level.
     """
-    data_max = float(mosaic.max()) if mosaic.size else 0.0
-    if threshold * white_level < data_max < white_level:
-        return data_max
+    black = np.zeros((2, 2)) if black_levels is None else np.asarray(black_levels, np.float64)
+    if not mosaic.size or threshold < 1e-5:
+        return float(white_level)
+    data_max = float(np.max(mosaic - color.site_map(black, mosaic.shape)))
+    span = float(white_level) - float(black.min())
+    if 0 < data_max < span and data_max > threshold * span:
+        return float(black.min()) + data_max
     return float(white_level)
 
 
 def grey_world_gains(mosaic: np.ndarray, pattern: str, black_levels: np.ndarray,
                      white_level: float, block: int = 8) -> np.ndarray:
-    """Return LibRaw's automatic white balance (R, G, B) gains, min = 1.
+    """Return LibRaw's automatic white balance: a gain per site of the 2x2 block, min = 1.
 
-    The grey world over `block`x`block` blocks, skipping every block that holds a value within
-    25 of saturation: what rawpy's reference render applies when a file has no usable as-shot
-    white balance.
+    Follows LibRaw's `scale_colors()` (use_auto_wb, or use_camera_wb without an as-shot
+    balance): over `block`x`block` blocks, skipping every block holding a raw value above
+    `white_level - 25`, sum `max(value - black, 0)` and count the sites of each of the four
+    CFA colours (the two greens are separate colours there), take `pre_mul = count / sum`, and
+    divide by the smallest of the four (highlight mode "clip").
 
     Args:
       mosaic: [H, W] raw mosaic, black not subtracted.
-      pattern: its CFA pattern.
+      pattern: its CFA pattern (only validated: the statistic is per site).
       black_levels: [2, 2] black level per site.
-      white_level: effective white level.
+      white_level: effective white level (LibRaw's `maximum`).
       block: block size of the statistic.
 
     Returns:
-      [3] float32 gains.
+      [2, 2] float32 gains of the sites of the top-left block.
     """
+    cfa.validate_pattern(pattern)
     height, width = mosaic.shape
-    reps = (height // 2 + 1, width // 2 + 1)
-    channels = np.tile(cfa.channel_map(pattern), reps)[:height, :width]
-    values = np.maximum(mosaic - np.tile(black_levels, reps)[:height, :width], 0.0)
+    signed = mosaic - color.site_map(black_levels, mosaic.shape)
+    values = np.maximum(signed, 0.0)
     blocks_y, blocks_x = -(-height // block), -(-width // block)
     pad = ((0, blocks_y * block - height), (0, blocks_x * block - width))
-    saturated = np.pad(mosaic > white_level - 25, pad).reshape(
+    span = float(white_level) - float(np.min(black_levels))
+    saturated = np.pad(signed > span - 25, pad).reshape(
         blocks_y, block, blocks_x, block).any(axis=(1, 3))
     keep = np.repeat(np.repeat(~saturated, block, 0), block, 1)[:height, :width]
-    gains = np.ones(3)
-    for channel in range(3):  # LibRaw: gain = count / sum over kept sites of the colour
-        selected = keep & (channels == channel)
-        total = values[selected].sum()
-        if total > 0:
-            gains[channel] = selected.sum() / total
+    gains = np.ones((2, 2))
+    for row in range(2):
+        for col in range(2):
+            selected = keep[row::2, col::2]
+            total = values[row::2, col::2][selected].sum()
+            if total > 0:
+                gains[row, col] = selected.sum() / total
     return (gains / gains.min()).astype(np.float32)
+
+
+def _colour_gains(site_gains: np.ndarray, pattern: str) -> np.ndarray:
+    """Return (R, G, B) gains [3] of per-site gains [2, 2]: G is the red row's green."""
+    channels = cfa.channel_map(pattern)
+    red_row = cfa.red_offset(pattern)[0]
+    green = site_gains[red_row][channels[red_row] == 1][0]
+    return np.array([site_gains[channels == 0][0], green, site_gains[channels == 2][0]],
+                    np.float32)
 
 
 def _white_balance(raw: Any, mosaic: np.ndarray, pattern: str, black: np.ndarray,
                    white: float) -> tuple[np.ndarray, str]:
-    """Return the (R, G, B) gains, min = 1, that rawpy's use_camera_wb render applies."""
-    as_shot = np.asarray(raw.camera_whitebalance, np.float64)[:3]
-    if np.all(as_shot > 0):
-        return (as_shot / as_shot.min()).astype(np.float32), "as_shot"
+    """Return the per-site gains [2, 2], min = 1, that rawpy's use_camera_wb render applies.
+
+    LibRaw's `scale_colors()`: an as-shot `cam_mul` whose first value is positive becomes
+    `pre_mul` (a missing fourth value copies the second, the other green); otherwise the
+    automatic white balance (`grey_world_gains`). Gains are divided by the smallest of the four.
+    """
+    as_shot = np.asarray(raw.camera_whitebalance, np.float64)[:4].copy()
+    if as_shot[0] > 1e-5 and as_shot[2] > 0:
+        as_shot[1] = as_shot[1] or 1.0  # scale_colors(): `if (pre_mul[1] == 0) pre_mul[1] = 1`
+        as_shot[3] = as_shot[3] or as_shot[1]
+        site = as_shot[np.asarray(raw.raw_pattern)]
+        return (site / site.min()).astype(np.float32), "as_shot"
     return grey_world_gains(mosaic, pattern, black, white), "auto"
 
 
-def _colour_matrix(raw: Any) -> np.ndarray:
-    """Return the camera->sRGB matrix rawpy's render uses (identity when the file has none)."""
+# LibRaw's `parse_tiff_ifd()` reads this "old Kodak KDC tag" straight into `rgb_cam` (and sets
+# `raw_color = 0`): 3 rows of 4 SRATIONALs, the first of each row skipped. rawpy does not show it.
+KODAK_RGB_CAM_TAG = 37400
+
+
+def _tiff_rgb_cam(path: str) -> np.ndarray | None:
+    """Return the [3, 3] `rgb_cam` of a TIFF-based file's Kodak tag 37400, or None."""
+    try:
+        import tifffile  # pylint: disable=import-outside-toplevel
+        with tifffile.TiffFile(path) as tif:
+            for page in tif.pages:
+                for ifd in [page] + list(page.pages or []):
+                    if KODAK_RGB_CAM_TAG in ifd.tags:
+                        values = np.asarray(ifd.tags[KODAK_RGB_CAM_TAG].value, np.float64)
+                        if values.size == 24:  # rationals as (numerator, denominator) pairs
+                            values = values[0::2] / np.where(values[1::2] == 0, 1, values[1::2])
+                        if values.size == 12:
+                            return values.reshape(3, 4)[:, 1:]
+    except Exception:  # pylint: disable=broad-except  # not a TIFF container, or no such tag
+        return None
+    return None
+
+
+def _colour_matrix(path: str, raw: Any) -> np.ndarray:
+    """Return the camera->sRGB matrix LibRaw's `convert_to_rgb()` applies.
+
+    In LibRaw's order: the XYZ->camera matrix (`cam_xyz_coeff()`, from the file or its
+    `adobe_coeff()` table), else a camera->sRGB `cmatrix`, else Kodak's tag 37400 `rgb_cam`
+    (which rawpy does not expose), else identity (`raw_color`: no conversion).
+    """
     xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, np.float64)[:3]
     if np.any(xyz_to_cam):
         return cam_to_srgb_from_xyz(xyz_to_cam).astype(np.float32)
     matrix = np.asarray(raw.color_matrix, np.float64)[:, :3]
     if np.any(matrix):
         return matrix.astype(np.float32)
+    rgb_cam = _tiff_rgb_cam(path)
+    if rgb_cam is not None and np.any(rgb_cam):
+        return rgb_cam.astype(np.float32)
     return np.eye(3, dtype=np.float32)
 
 
@@ -202,16 +282,17 @@ def _record(path: str, raw: Any) -> RawRecord:
         raise RawReadError(path, f"unsupported CFA {pattern!r} (colours {desc!r})")
     mosaic = np.array(raw.raw_image_visible, dtype=np.uint16, copy=True)
     black = np.asarray(raw.black_level_per_channel, np.float32)[pattern_index]
-    white = effective_white_level(mosaic, float(raw.white_level))
+    white = effective_white_level(mosaic, float(raw.white_level), black_levels=black)
     if white <= float(black.max()):
         raise RawReadError(path, f"white level {white} is not above black level {black.max()}")
-    wb_gains, wb_source = _white_balance(raw, mosaic, pattern, black, white)
+    site_gains, wb_source = _white_balance(raw, mosaic, pattern, black, white)
     aspect = float(raw.sizes.pixel_aspect) or 1.0
     return RawRecord(
         path=path, mosaic=mosaic, pattern=cfa.validate_pattern(pattern), black_levels=black,
-        white_level=white, wb_gains=wb_gains, wb_source=wb_source,
-        cam_to_srgb=_colour_matrix(raw), pixel_aspect=aspect,
-        render_size=geometry.render_size(mosaic.shape, aspect), camera=_camera_name(path, raw))
+        white_level=white, wb_gains=_colour_gains(site_gains, pattern), wb_source=wb_source,
+        cam_to_srgb=_colour_matrix(path, raw), pixel_aspect=aspect,
+        render_size=geometry.render_size(mosaic.shape, aspect), camera=_camera_name(path, raw),
+        site_gains=site_gains)
 
 
 def _rawpy() -> Any:

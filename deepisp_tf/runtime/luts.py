@@ -47,15 +47,15 @@ def input_table(black_levels: np.ndarray, white_level: float, wb_gains: np.ndarr
     Args:
       black_levels: [2, 2] black level per site of the RGGB mosaic.
       white_level: saturation value.
-      wb_gains: [3] (R, G, B) gains.
+      wb_gains: [3] (R, G, B) gains, or [2, 2] per site of the RGGB mosaic.
       quantization: the model's input (float32, or int8/uint8 with scale and zero point).
 
     Returns:
       [4 * 65536] table of the model's input dtype.
     """
     black = np.asarray(black_levels, np.float64).reshape(2, 2)
-    gains = np.asarray(wb_gains, np.float64)[[0, 1, 1, 2]].reshape(2, 2)
-    saturation = black + (float(white_level) - black) / np.maximum(gains, 1e-6)
+    gains = color.site_gains(wb_gains, "RGGB").astype(np.float64)
+    saturation = black + float(color.white_range(black, white_level)) / np.maximum(gains, 1e-6)
     count = int(min(LEVELS, np.ceil(saturation.max()) + 2))
     # A [2, 2 * count] mosaic whose site (i, j) holds 0 .. count - 1 at columns j, j + 2, ...
     values = np.repeat(np.arange(count, dtype=np.uint16), 2)[None].repeat(2, axis=0)

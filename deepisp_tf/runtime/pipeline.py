@@ -20,7 +20,6 @@ import dataclasses
 import time
 from typing import Iterator, Protocol, runtime_checkable
 
-import cv2
 import numpy as np
 
 from deepisp_tf.raw import cfa, geometry
@@ -122,7 +121,8 @@ def plan_record(record: RawRecord, tile: int, overlap: int,
     canonical = (height + top + (height + top) % 2, width + left + (width + left) % 2)
     grid = tiling.tile_grid(canonical[0], canonical[1], tile, overlap)
     black = cfa.roll_sites(record.black_levels, top, left)  # per site of the canonical 2x2
-    table = luts.input_table(black, record.white_level, record.wb_gains, quantization)
+    gains = cfa.roll_sites(record.gains_2x2, top, left)  # LibRaw's per-site pre_mul
+    table = luts.input_table(black, record.white_level, gains, quantization)
     return ImagePlan(record, (top, left, height, width), grid, model_metadata(record), table)
 
 
@@ -143,30 +143,22 @@ def iter_tiles(plan: ImagePlan) -> Iterator[tuple[int, int, np.ndarray]]:
 
 
 def stretch_lines(image: np.ndarray, pixel_aspect: float) -> np.ndarray:
-    """`geometry.stretch` an [H, W, C] image with one OpenCV weighted sum per output line.
+    """`geometry.stretch` an [H, W, C] image with one line copy per output line.
 
-    LibRaw's stretch makes every output row (pixel aspect < 1) or column (> 1) a linear
-    interpolation of two input lines; OpenCV rounds halves to even where LibRaw rounds them up,
-    so values are within 1 of `geometry.stretch`. No temporaries beyond one line.
+    LibRaw's stretch makes every output row (pixel aspect < 1) or column (> 1) a copy of one
+    input line (`geometry.stretch_sources`), so this equals `geometry.stretch` exactly.
+    No temporaries beyond one line.
     """
     if pixel_aspect == 1:
         return image
     out_h, out_w = geometry.render_size(image.shape[:2], pixel_aspect)
     out = np.empty((out_h, out_w) + image.shape[2:], image.dtype)
     axis = 0 if pixel_aspect < 1 else 1
-    step = pixel_aspect if axis == 0 else 1 / pixel_aspect
-    positions = np.arange(out.shape[axis], dtype=np.float64) * step
-    index = np.floor(positions).astype(np.int64)
-    fraction = positions - index
-    last = image.shape[axis] - 1
+    index = geometry.stretch_sources(out.shape[axis], pixel_aspect)  # LibRaw repeats lines
     source = image if axis == 0 else image.swapaxes(0, 1)
     target = out if axis == 0 else out.swapaxes(0, 1)
-    for line, (lower, weight) in enumerate(zip(np.minimum(index, last), fraction)):
-        if weight == 0:
-            target[line] = source[lower]
-        else:
-            target[line] = cv2.addWeighted(source[lower], 1 - weight,
-                                           source[min(lower + 1, last)], weight, 0)
+    for line, lower in enumerate(np.minimum(index, image.shape[axis] - 1)):
+        target[line] = source[lower]
     return out
 
 
