@@ -87,7 +87,7 @@ class DataConfig:
             raise ValueError("val_fraction + test_fraction must be in [0, 1)")
 
 
-UPSAMPLING_MODES = ("transpose", "bilinear", "nearest")
+UPSAMPLING_MODES = ("transpose", "depth_to_space", "bilinear", "nearest")
 DECODER_BLOCKS = ("separable", "conv")
 MAX_ENCODER_STAGES = 5                 # MobileNetV2 stages with an output at stride 2, 4, ..., 32
 

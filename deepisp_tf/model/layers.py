@@ -1,9 +1,9 @@
-"""Quantization-friendly building blocks of the ISP network, made only of built-in Keras layers.
+"""Quantization-friendly building blocks of the ISP network, made of built-in Keras layers.
 
-Why no custom layers: `tfmot.quantization.keras.quantize_model` looks every layer up in the
-default 8-bit registry by its exact class, so a custom layer (even with a `QuantizeConfig`) makes
-it fail unless every caller annotates that layer by hand first; the registry also has no
-`Multiply`. Everything here is therefore a `Conv2D`, `Conv2DTranspose`, `DepthwiseConv2D`,
+tfmot's `quantize_model` looks every layer up in the default 8-bit registry by its exact class,
+so a custom layer needs a `QuantizeConfig` annotated before QAT (`optimize.quantize_aware` does
+that for the one custom layer, `pixel_shuffle.DepthToSpace`); the registry also has no
+`Multiply`. Everything else here is a `Conv2D`, `Conv2DTranspose`, `DepthwiseConv2D`,
 `BatchNormalization`, `ReLU`, `Add`, `Dense`, `Reshape` or `UpSampling2D`, which
 `quantize_model`, `prune_low_magnitude`, the TFLite int8 converter, XNNPACK, the GPU delegate
 and NNAPI all accept:
@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from deepisp_tf.config import DECODER_BLOCKS, UPSAMPLING_MODES
+from deepisp_tf.model import pixel_shuffle
 from deepisp_tf.tf_env import keras
 
 PACK_LAYER_NAME = "pack_mosaic"
@@ -142,14 +143,17 @@ def upsample(x: Any, filters: int, mode: str, name: str) -> Any:
     Args:
       x: Keras tensor [B, h, w, C_in].
       filters: C_out.
-      mode: "transpose" (learned 2x2 stride-2 transposed conv, i.e. a 1x1 conv to 4 * C_out
-        channels followed by depth-to-space), "bilinear" or "nearest" (a 1x1 conv at the low
-        resolution, then `UpSampling2D`).
+      mode: "depth_to_space" (a 1x1 conv to 4 * C_out channels, then a depth-to-space:
+        `pixel_shuffle.upsample_depth_to_space`), "transpose" (a learned 2x2 stride-2
+        transposed conv: the same function, but slow in int8 on XNNPACK), "bilinear" or
+        "nearest" (a 1x1 conv at the low resolution, then `UpSampling2D`).
       name: layer name prefix.
 
     Returns:
       Keras tensor [B, 2h, 2w, C_out], linear (no activation).
     """
+    if mode == "depth_to_space":
+        return pixel_shuffle.upsample_depth_to_space(x, filters, name)
     if mode == "transpose":
         return keras.layers.Conv2DTranspose(filters, 2, strides=2, padding="same",
                                             name=f"{name}_upconv")(x)
@@ -282,10 +286,9 @@ def scale_channels(x: Any, scale: float, name: str) -> Any:
 def custom_objects() -> dict[str, Any]:
     """Return the objects `keras.models.load_model` needs for a float model of this package.
 
-    The float model is built from built-in layers only, so this is empty; it exists so loading
-    code does not change if a custom layer is ever added.
+    The one custom layer is `pixel_shuffle.DepthToSpace` (and its tfmot QuantizeConfig).
     """
-    return {}
+    return pixel_shuffle.custom_objects()
 
 
 @contextlib.contextmanager
