@@ -8,11 +8,12 @@ same tf.data pipeline and the same L1 loss as training:
     quantization_aware_train(model, dataset, config) -> tfmot QAT model (fake-quant wrappers),
                                                   ready for `deepisp_tf.export.convert_model`
 
-Pruning wraps only layers with a kernel (Conv2D, Conv2DTranspose, Dense; tfmot keeps depthwise
-kernels dense) that `deepisp_tf.model.layers.is_prunable` allows: the fixed one-hot
-`pack_mosaic` conv is structure, not a learned weight, and pruning it would break the packing.
-QAT first sets the activation ranges from the data (`init_activation_ranges`), so a short
-fine-tune starts from the float model's function instead of tfmot's [-6, 6] defaults.
+Pruning wraps the layers `is_prunable` allows (Conv2D, Conv2DTranspose, Dense; depthwise
+kernels stay dense) and never a fixed layer (`deepisp_tf.model.layers.is_fixed`: the one-hot
+`pack_mosaic`, `rgb_bilinear` and `rgb` kernels are structure, not learned weights). QAT keeps
+the same fixed kernels frozen (`quantize_aware`) and first sets the activation ranges from the
+data (`init_activation_ranges`), so a short fine-tune starts from the float model's function
+instead of tfmot's [-6, 6] defaults. These are the only QAT and pruning paths of the package.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from deepisp_tf.config import DataConfig, OptimizeConfig
 from deepisp_tf.data.pipeline import make_dataset
 from deepisp_tf.model import colour
 from deepisp_tf.model import pixel_shuffle
-from deepisp_tf.model.layers import FIXED_LAYER_NAMES, is_prunable, quantize_scope
+from deepisp_tf.model.layers import is_fixed, quantize_scope
 from deepisp_tf.tf_env import keras, tf
 
 KERNEL_NAMES = ("kernel", "depthwise_kernel")
@@ -48,13 +49,16 @@ def _unwrap(layer: keras.layers.Layer) -> keras.layers.Layer:
     return layer
 
 
-def _has_kernel(layer: keras.layers.Layer) -> bool:
-    """Whether `layer` is a convolution or dense layer whose kernel magnitude pruning zeroes.
+def is_prunable(layer: keras.layers.Layer) -> bool:
+    """Whether magnitude pruning sparsifies `layer` (wrapped or not): the one rule for it.
 
-    DepthwiseConv2D is not one (in tf_keras it is no Conv2D subclass): tfmot's prune registry
-    leaves depthwise kernels dense, as they are few weights that each matter a lot.
+    Conv2D, Conv2DTranspose and Dense kernels are pruned; depthwise kernels (DepthwiseConv2D is
+    no Conv2D subclass in tf_keras) stay dense, as they are few weights that each matter a lot
+    and XNNPACK's sparse inference covers only 1x1 convs; fixed layers (`layers.is_fixed`: the
+    mosaic packing, the bilinear demosaic, the output unpacking) are structure and never pruned.
     """
-    return isinstance(_unwrap(layer), (keras.layers.Conv2D, keras.layers.Dense))
+    return (isinstance(_unwrap(layer), (keras.layers.Conv2D, keras.layers.Dense))
+            and not is_fixed(layer))
 
 
 def kernels(model: keras.Model) -> dict[str, np.ndarray]:
@@ -62,7 +66,7 @@ def kernels(model: keras.Model) -> dict[str, np.ndarray]:
     result = {}
     for layer in model.layers:
         inner = _unwrap(layer)
-        if not _has_kernel(inner) or not is_prunable(inner):
+        if not is_prunable(inner):
             continue
         for weight in inner.weights:
             if weight.name.split("/")[-1].split(":")[0] in KERNEL_NAMES:
@@ -101,7 +105,7 @@ def prune_wrap(model: keras.Model, config: OptimizeConfig) -> keras.Model:
     schedule = pruning_schedule(config)
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if not _has_kernel(layer) or not is_prunable(layer):
+        if not is_prunable(layer):
             return layer
         try:
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
@@ -195,8 +199,8 @@ def _freeze_fixed_kernels(qat_model: keras.Model) -> int:
 
     tfmot's QuantizeWrapper lists every kernel it quantizes as trainable, whatever the inner
     layer's `trainable` says, so QAT would learn the fixed one-hot kernels
-    (`layers.FIXED_LAYER_NAMES`: the mosaic packing, the bilinear demosaic, the output
-    depth-to-space or scale) and lose, for example, the output's [0, 1] clip. tfmot has no
+    (`layers.is_fixed`: the mosaic packing, the bilinear demosaic, the output depth-to-space
+    or scale) and lose, for example, the output's [0, 1] clip. tfmot has no
     public switch for it. A reloaded QAT model lists them as trainable again.
 
     Returns:
@@ -204,8 +208,7 @@ def _freeze_fixed_kernels(qat_model: keras.Model) -> int:
     """
     frozen_count = 0
     for wrapper in qat_model.layers:
-        if not isinstance(wrapper, keras.layers.Wrapper) or wrapper.layer.name not in (
-                FIXED_LAYER_NAMES):
+        if not isinstance(wrapper, keras.layers.Wrapper) or not is_fixed(wrapper.layer):
             continue
         prefix = f"{wrapper.layer.name}/"  # the inner layer's own weights
         frozen = [w for w in wrapper._trainable_weights if w.name.startswith(prefix)]
@@ -220,7 +223,7 @@ def quantize_aware(model: keras.Model) -> keras.Model:
     """Return the tfmot QAT model of `model` (default 8-bit scheme), fixed kernels frozen.
 
     Built-in layers use tfmot's default 8-bit configs, `pixel_shuffle.DepthToSpace` its own
-    (`pixel_shuffle.quantize_configs`); the fixed layers (`layers.FIXED_LAYER_NAMES`) keep
+    (`pixel_shuffle.quantize_configs`); the fixed layers (`layers.is_fixed`) keep
     their weights through fine-tuning (`_freeze_fixed_kernels`).
 
     Raises:

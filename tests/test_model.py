@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from deepisp_tf import config as config_lib
-from deepisp_tf.model import (apply_pruning, build_model, cost, layers, pixel_shuffle,
-                              spatial_multiple, unet)
+from deepisp_tf.model import build_model, cost, layers, pixel_shuffle, spatial_multiple, unet
 from deepisp_tf.model import io as model_io
 from deepisp_tf.raw import cfa, classic
 from deepisp_tf.tf_env import keras, tf
@@ -136,42 +135,6 @@ def test_tiny_model_overfits_one_batch():
     losses = model.fit(inputs, target, batch_size=4, epochs=120, verbose=0).history["loss"]
     assert np.isfinite(losses).all()
     assert losses[-1] < 0.25 * losses[0]
-
-
-def test_quantize_model_accepts_the_default_model_and_keeps_fixed_layers_frozen():
-    default = config_lib.get_preset("default").model
-    quantized = layers.quantize_model(build_model(default, 64))
-    output = quantized(_inputs(default, 64, batch=1), training=False).numpy()
-    assert output.shape == (1, 64, 64, 3) and np.isfinite(output).all()
-    trainable = {id(w) for w in quantized.trainable_weights}
-    assert len(trainable) > 50
-    for name in layers.FIXED_LAYER_NAMES:
-        wrapper = quantized.get_layer(f"quant_{name}")
-        assert wrapper.weights and not any(id(w) in trainable for w in wrapper.weights)
-
-
-def test_pruning_sparsifies_learned_kernels_but_never_the_fixed_layers():
-    import tensorflow_model_optimization as tfmot
-
-    sparsity = tfmot.sparsity.keras
-    default = build_model(config_lib.get_preset("default").model, 64)
-    wrapped = {layer.layer.name for layer in apply_pruning(default).layers
-               if isinstance(layer, keras.layers.Wrapper)}
-    assert {"stem_conv", "Conv1", "decoder0_upconv", "rgb_conv"} <= wrapped
-    assert not wrapped & set(layers.FIXED_LAYER_NAMES)
-
-    model = build_model(TINY, 32)
-    packed = model.get_layer(layers.PACK_LAYER_NAME).get_weights()[0].copy()
-    pruned = apply_pruning(model, pruning_schedule=sparsity.ConstantSparsity(0.9, 0, frequency=1))
-    pruned.compile(keras.optimizers.Adam(1e-3), loss="mae")
-    mosaic, target = _smooth_target(2, 32)
-    pruned.fit({"bayer": mosaic, "metadata": _inputs(TINY, 32)["metadata"]}, target,
-               epochs=2, verbose=0, callbacks=[sparsity.UpdatePruningStep()])
-    stripped = sparsity.strip_pruning(pruned)
-    np.testing.assert_array_equal(stripped.get_layer(layers.PACK_LAYER_NAME).get_weights()[0],
-                                  packed)
-    kernel = stripped.get_layer("stem_conv").get_weights()[0]
-    assert np.mean(kernel == 0) >= 0.85
 
 
 @pytest.mark.parametrize("upsampling", ["transpose", "depth_to_space"])

@@ -40,9 +40,6 @@ FIXED_LAYER_NAMES = (PACK_LAYER_NAME, OUTPUT_LAYER_NAME, OUTPUT_LAYER_NAME + BIL
 ACTIVATION_MAX = 6.0
 # The head computes OUTPUT_RANGE x the output so ReLU6 clips it to [0, 1].
 OUTPUT_RANGE = 6.0
-# Layer types whose kernels magnitude pruning sparsifies.
-_PRUNABLE_TYPES = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Dense")
-
 _BN_EPSILON = 1e-3
 
 
@@ -308,55 +305,12 @@ def quantize_scope() -> Iterator[dict[str, Any]]:
         yield objects
 
 
-def quantize_model(model: keras.Model) -> keras.Model:
-    """Return tfmot's quantization-aware-training model of `model`, fixed layers kept frozen.
+def is_fixed(layer: Any) -> bool:
+    """Return whether `layer`'s weights are structure, not learned: never train or prune them.
 
-    tfmot's QuantizeWrapper lists every kernel it quantizes as trainable, whatever the layer's
-    `trainable` says, so QAT would learn the fixed one-hot kernels (FIXED_LAYER_NAMES) and
-    lose, for example, the output's [0, 1] clip. Their kernels are moved to the wrappers'
-    non-trainable weights here (tfmot offers no public switch for it); call this on the float
-    model right before QAT: a reloaded QAT model lists them as trainable again.
+    True for the named fixed layers (FIXED_LAYER_NAMES) and for any layer built with
+    `trainable=False`; tfmot wrappers are looked through.
     """
-    from tensorflow_model_optimization.quantization.keras import (
-        quantize_model as tfmot_quantize_model)
-
-    with quantize_scope():
-        quantized = tfmot_quantize_model(model)
-    for wrapper in quantized.layers:
-        if isinstance(wrapper, keras.layers.Wrapper) and wrapper.layer.name in FIXED_LAYER_NAMES:
-            prefix = f"{wrapper.layer.name}/"  # the inner layer's own weights
-            frozen = [w for w in wrapper._trainable_weights if w.name.startswith(prefix)]
-            wrapper._trainable_weights = [w for w in wrapper._trainable_weights
-                                          if not w.name.startswith(prefix)]
-            wrapper._non_trainable_weights.extend(frozen)
-    return quantized
-
-
-def is_prunable(layer: Any) -> bool:
-    """Return whether magnitude pruning may touch `layer`'s weights (not a fixed layer)."""
-    return layer.name not in FIXED_LAYER_NAMES
-
-
-def apply_pruning(model: keras.Model, **pruning_params: Any) -> keras.Model:
-    """Wrap every prunable layer of `model` in tfmot's `prune_low_magnitude`.
-
-    Fixed layers (FIXED_LAYER_NAMES: the mosaic packing and the output depth-to-space) are
-    left alone: sparsifying their one-hot kernels would change what the model computes.
-
-    Args:
-      model: a Functional model of this package.
-      **pruning_params: `tfmot.sparsity.keras.prune_low_magnitude` arguments, e.g.
-        `pruning_schedule=tfmot.sparsity.keras.ConstantSparsity(0.5, 0)`.
-
-    Returns:
-      A model built from the same layer objects (it shares their weights, as in tfmot's
-      guide) to train with `tfmot.sparsity.keras.UpdatePruningStep`, then `strip_pruning`.
-    """
-    from tensorflow_model_optimization.sparsity import keras as sparsity
-
-    def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if type(layer).__name__ in _PRUNABLE_TYPES and is_prunable(layer):
-            return sparsity.prune_low_magnitude(layer, **pruning_params)
-        return layer
-
-    return keras.models.clone_model(model, clone_function=wrap)
+    while isinstance(layer, keras.layers.Wrapper):
+        layer = layer.layer
+    return layer.name in FIXED_LAYER_NAMES or not layer.trainable
