@@ -271,7 +271,7 @@ def default() -> ExperimentConfig:
                  "--data=runs/default/real,runs/default/synth --workdir=runs/default/train"),
         data=DataConfig(tile_size=130, tile_stride=64, crop_size=128, max_tiles_per_file=400),
         model=ModelConfig(alpha=0.35, encoder_stages=4, decoder_filters=(48, 32, 24, 16),
-                          bn_momentum=0.9),
+                          bn_momentum=0.9, upsampling="depth_to_space"),
         train=TrainConfig(batch_size=16, epochs=20, steps_per_epoch=100, validation_steps=16,
                           learning_rate=3e-3, decay_epochs=5),
         synthetic=SyntheticConfig(variants_per_image=8),   # 80 DNGs

@@ -285,6 +285,28 @@ def profile_model(path: str, threads: int = 1, runs: int = 50, warmup: int = 5,
     return Profile(path, threads, whole_ms, tuple(nodes), partitions, undelegated)
 
 
+def alternate_whole(paths: list[str], threads: int, runs: int = 50, rounds: int = 3,
+                    warmup: int = 5) -> dict[str, float]:
+    """Time whole models in alternation (A B A B ...): {path: median of the rounds' medians}.
+
+    Alternating spreads the noise of a shared machine over every model alike, so the ratios
+    between them mean more than each figure alone.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    interpreters = {}
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ValueError(f"no .tflite model at {path}")
+        with open(path, "rb") as handle:
+            interpreters[path] = _interpreter(handle.read(), threads)
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    for _ in range(rounds):
+        for path, interpreter in interpreters.items():
+            times[path].append(time_invoke(interpreter, runs, warmup))
+    return {path: float(statistics.median(values)) for path, values in times.items()}
+
+
 def format_profile(profile: Profile, cpu: CpuInfo, top: int = 15) -> str:
     """Return a Markdown report: CPU, whole-model time, per-op-type table, slowest nodes."""
     total = profile.nodes_ms()
