@@ -82,6 +82,8 @@ def test_bad_arguments_raise_value_error_naming_the_problem(models, tmp_path):
         op_profile.profile_model(str(tmp_path / "missing.tflite"))
     with pytest.raises(ValueError, match="threads"):
         op_profile.profile_model(models["int8"], threads=0)
+    with pytest.raises(ValueError, match="statistic"):
+        op_profile.profile_model(models["int8"], statistic="mean")
     with pytest.raises(ValueError, match="rounds"):
         op_profile.alternate_whole([models["int8"]], 1, rounds=0)
 
@@ -90,7 +92,7 @@ def test_profile_ops_tool_prints_cpu_ratios_and_op_tables(models, tmp_path, caps
     from tools import profile_ops
 
     text = profile_ops.report([models["float32"], models["int8"]], [1], runs=2, rounds=1,
-                              top=3, per_op=True)
-    assert text.startswith("CPU: ") and "## 1 thread(s)" in text
+                              top=3, per_op=True, statistic="min")
+    assert text.startswith("CPU: ") and "## 1 thread(s)" in text and "min of 2" in text
     assert "| TRANSPOSE_CONV |" in text and "1.00x" in text
     assert "op types side by side" in text and "| whole model |" in text
