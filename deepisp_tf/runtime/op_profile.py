@@ -338,7 +338,7 @@ def compare(profiles: Iterable[Profile]) -> str:
     ops: list[str] = []
     for profile in profiles:
         ops += [op for op in profile.by_type() if op not in ops]
-    header = " | ".join(os.path.basename(p.model) for p in profiles)
+    header = " | ".join("/".join(p.model.replace(os.sep, "/").split("/")[-2:]) for p in profiles)
     lines = [f"| op | {header} |", "| --- |" + " ---: |" * len(profiles)]
     for op in ops:
         cells = []
