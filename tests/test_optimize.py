@@ -157,12 +157,19 @@ def test_quantize_aware_names_the_unsupported_layer():
 
 def _fixed_weights(model: keras.Model) -> dict[str, list[np.ndarray]]:
     """{fixed layer name: its weights}, looking through tfmot wrappers."""
+    return {name: [w.numpy().copy() for w in variables]
+            for name, variables in _fixed_variables(model).items()}
+
+
+def _fixed_variables(model: keras.Model) -> dict[str, list[tf.Variable]]:
+    """{fixed layer name: its kernel variables}; a tfmot wrapper holds its layer's variables."""
     result = {}
     for layer in model.layers:
         inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
         if inner.name in layers.FIXED_LAYER_NAMES:
-            result[inner.name] = [w.numpy().copy() for w in inner.weights
-                                  if "kernel" in w.name]
+            prefix = (f"{inner.name}/kernel", f"{inner.name}/depthwise_kernel")
+            result[inner.name] = [w for w in layer.weights if w.name.startswith(prefix)]
+            assert result[inner.name], f"no kernel found for {inner.name}"
     return result
 
 
@@ -197,9 +204,8 @@ def test_qat_fine_tune_trains_learned_kernels_but_never_a_fixed_one(trained, tra
     before = _fixed_weights(qat)
     assert set(before) == set(layers.FIXED_LAYER_NAMES)
     trainable = {id(w) for w in qat.trainable_weights}
-    for layer in qat.layers:
-        if isinstance(layer, keras.layers.Wrapper) and layer.layer.name in before:
-            assert not any(id(w) in trainable for w in layer.layer.weights), layer.name
+    for name, variables in _fixed_variables(qat).items():
+        assert not any(id(w) in trainable for w in variables), name
     stem = _kernel(qat.get_layer("quant_stem_conv"))
     before_stem = stem.numpy().copy()
     optimize.fine_tune(qat, train_batches, 3, 1e-2)       # a large step: everything learnable moves
