@@ -107,8 +107,9 @@ class ModelConfig:
     metadata_units: int = 32           # metadata MLP width (its output biases every level)
     use_metadata: bool = False         # condition the network on the metadata too (colour
                                        # itself is applied outside it: model/colour.py)
-    upsampling: str = "transpose"      # "transpose", "bilinear" or "nearest"; int8 LiteRT 2.3
-                                       # does not delegate RESIZE_NEAREST_NEIGHBOR to XNNPACK
+    upsampling: str = "transpose"      # UPSAMPLING_MODES; "depth_to_space" is ~2x faster in int8
+                                       # (docs/model_speed.md); int8 LiteRT 2.3 does not delegate
+                                       # RESIZE_NEAREST_NEIGHBOR to XNNPACK
     bn_momentum: float = 0.99          # every BatchNormalization, MobileNetV2's included (its
                                        # 0.999 lags for thousands of steps in short runs)
 
