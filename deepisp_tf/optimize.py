@@ -8,11 +8,12 @@ same tf.data pipeline and the same L1 loss as training:
     quantization_aware_train(model, dataset, config) -> tfmot QAT model (fake-quant wrappers),
                                                   ready for `deepisp_tf.export.convert_model`
 
-Pruning wraps only layers with a kernel (Conv2D, Conv2DTranspose, Dense; tfmot keeps depthwise
-kernels dense) that `deepisp_tf.model.layers.is_prunable` allows: the fixed one-hot
-`pack_mosaic` conv is structure, not a learned weight, and pruning it would break the packing.
-QAT first sets the activation ranges from the data (`init_activation_ranges`), so a short
-fine-tune starts from the float model's function instead of tfmot's [-6, 6] defaults.
+Pruning wraps the layers `is_prunable` allows (Conv2D, Conv2DTranspose, Dense; depthwise
+kernels stay dense) and never a fixed layer (`deepisp_tf.model.layers.is_fixed`: the one-hot
+`pack_mosaic`, `rgb_bilinear` and `rgb` kernels are structure, not learned weights). QAT keeps
+the same fixed kernels frozen (`quantize_aware`) and first sets the activation ranges from the
+data (`init_activation_ranges`), so a short fine-tune starts from the float model's function
+instead of tfmot's [-6, 6] defaults. These are the only QAT and pruning paths of the package.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import numpy as np
 from deepisp_tf.config import DataConfig, OptimizeConfig
 from deepisp_tf.data.pipeline import make_dataset
 from deepisp_tf.model import colour
-from deepisp_tf.model.layers import is_prunable, quantize_scope
+from deepisp_tf.model import pixel_shuffle
+from deepisp_tf.model.layers import is_fixed, quantize_scope
 from deepisp_tf.tf_env import keras, tf
 
 KERNEL_NAMES = ("kernel", "depthwise_kernel")
@@ -47,13 +49,16 @@ def _unwrap(layer: keras.layers.Layer) -> keras.layers.Layer:
     return layer
 
 
-def _has_kernel(layer: keras.layers.Layer) -> bool:
-    """Whether `layer` is a convolution or dense layer whose kernel magnitude pruning zeroes.
+def is_prunable(layer: keras.layers.Layer) -> bool:
+    """Whether magnitude pruning sparsifies `layer` (wrapped or not): the one rule for it.
 
-    DepthwiseConv2D is not one (in tf_keras it is no Conv2D subclass): tfmot's prune registry
-    leaves depthwise kernels dense, as they are few weights that each matter a lot.
+    Conv2D, Conv2DTranspose and Dense kernels are pruned; depthwise kernels (DepthwiseConv2D is
+    no Conv2D subclass in tf_keras) stay dense, as they are few weights that each matter a lot
+    and XNNPACK's sparse inference covers only 1x1 convs; fixed layers (`layers.is_fixed`: the
+    mosaic packing, the bilinear demosaic, the output unpacking) are structure and never pruned.
     """
-    return isinstance(_unwrap(layer), (keras.layers.Conv2D, keras.layers.Dense))
+    return (isinstance(_unwrap(layer), (keras.layers.Conv2D, keras.layers.Dense))
+            and not is_fixed(layer))
 
 
 def kernels(model: keras.Model) -> dict[str, np.ndarray]:
@@ -61,7 +66,7 @@ def kernels(model: keras.Model) -> dict[str, np.ndarray]:
     result = {}
     for layer in model.layers:
         inner = _unwrap(layer)
-        if not _has_kernel(inner) or not is_prunable(inner):
+        if not is_prunable(inner):
             continue
         for weight in inner.weights:
             if weight.name.split("/")[-1].split(":")[0] in KERNEL_NAMES:
@@ -100,7 +105,7 @@ def prune_wrap(model: keras.Model, config: OptimizeConfig) -> keras.Model:
     schedule = pruning_schedule(config)
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if not _has_kernel(layer) or not is_prunable(layer):
+        if not is_prunable(layer):
             return layer
         try:
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
@@ -156,32 +161,84 @@ def strip_pruning(model: keras.Model) -> keras.Model:
     return tfmot.sparsity.keras.strip_pruning(model)
 
 
-def quantize_aware(model: keras.Model) -> keras.Model:
-    """Return the tfmot QAT model of `model` (default 8-bit scheme, fake-quant wrappers).
+def _annotate(model: keras.Model) -> keras.Model:
+    """Return `model` with every layer annotated for QAT, custom layers with their config.
 
-    Every layer of the ISP network is a built-in Keras layer of tfmot's default 8-bit
-    registry, so no layer needs a custom `QuantizeConfig`; a model that has one raises.
-
-    Raises:
-      UnsupportedLayerError: tfmot has no quantization config for a layer (named).
+    Built-in layers get tfmot's default 8-bit configs; the package's custom layers
+    (`pixel_shuffle.quantize_configs`) get their own. Raises UnsupportedLayerError for any
+    other layer outside tfmot's default registry.
     """
     import tensorflow_model_optimization as tfmot  # pylint: disable=import-outside-toplevel
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa
         default_8bit_quantize_registry as registry)  # pylint: disable=import-outside-toplevel
 
+    configs = pixel_shuffle.quantize_configs()
     supports = registry.Default8BitQuantizeRegistry().supports
     unsupported = [f"{layer.name} ({type(layer).__name__})" for layer in model.layers
-                   if not isinstance(layer, _QUANTIZED_BY_TRANSFORMS) and not supports(layer)]
+                   if not isinstance(layer, _QUANTIZED_BY_TRANSFORMS)
+                   and type(layer) not in configs and not supports(layer)]
     if unsupported:
         raise UnsupportedLayerError(
             "quantization-aware training: tfmot's default 8-bit scheme has no QuantizeConfig "
-            f"for layer(s) {', '.join(unsupported)}; annotate them with a custom "
-            "QuantizeConfig (tfmot.quantization.keras.quantize_annotate_layer) or replace them")
+            f"for layer(s) {', '.join(unsupported)}; give the layer a QuantizeConfig in "
+            "deepisp_tf.model.pixel_shuffle.quantize_configs or replace it")
+
+    def annotate(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = configs.get(type(layer))
+        if config is None:
+            return layer
+        return tfmot.quantization.keras.quantize_annotate_layer(layer, config)
+
+    # The clone reuses the layer objects (and so their weights); quantize_apply copies them.
+    annotated = keras.models.clone_model(model, clone_function=annotate)
+    return tfmot.quantization.keras.quantize_annotate_model(annotated)
+
+
+def _freeze_fixed_kernels(qat_model: keras.Model) -> int:
+    """Move the fixed layers' weights to their QAT wrappers' non-trainable weights.
+
+    tfmot's QuantizeWrapper lists every kernel it quantizes as trainable, whatever the inner
+    layer's `trainable` says, so QAT would learn the fixed one-hot kernels
+    (`layers.is_fixed`: the mosaic packing, the bilinear demosaic, the output depth-to-space
+    or scale) and lose, for example, the output's [0, 1] clip. tfmot has no
+    public switch for it. A reloaded QAT model lists them as trainable again.
+
+    Returns:
+      The number of weights frozen.
+    """
+    frozen_count = 0
+    for wrapper in qat_model.layers:
+        if not isinstance(wrapper, keras.layers.Wrapper) or not is_fixed(wrapper.layer):
+            continue
+        prefix = f"{wrapper.layer.name}/"  # the inner layer's own weights
+        frozen = [w for w in wrapper._trainable_weights if w.name.startswith(prefix)]
+        wrapper._trainable_weights = [w for w in wrapper._trainable_weights
+                                      if not w.name.startswith(prefix)]
+        wrapper._non_trainable_weights.extend(frozen)
+        frozen_count += len(frozen)
+    return frozen_count
+
+
+def quantize_aware(model: keras.Model) -> keras.Model:
+    """Return the tfmot QAT model of `model` (default 8-bit scheme), fixed kernels frozen.
+
+    Built-in layers use tfmot's default 8-bit configs, `pixel_shuffle.DepthToSpace` its own
+    (`pixel_shuffle.quantize_configs`); the fixed layers (`layers.is_fixed`) keep
+    their weights through fine-tuning (`_freeze_fixed_kernels`).
+
+    Raises:
+      UnsupportedLayerError: tfmot has no quantization config for a layer (named).
+    """
+    import tensorflow_model_optimization as tfmot  # pylint: disable=import-outside-toplevel
+
+    annotated = _annotate(model)
     with quantize_scope():
         try:
-            return tfmot.quantization.keras.quantize_model(model)
+            qat_model = tfmot.quantization.keras.quantize_apply(annotated)
         except (ValueError, RuntimeError) as error:
             raise UnsupportedLayerError(f"quantization-aware training: {error}") from None
+    _freeze_fixed_kernels(qat_model)
+    return qat_model
 
 
 def _short_name(var: tf.Variable) -> str:

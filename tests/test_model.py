@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from deepisp_tf import config as config_lib
-from deepisp_tf.model import apply_pruning, build_model, cost, layers, spatial_multiple, unet
+from deepisp_tf.model import build_model, cost, layers, pixel_shuffle, spatial_multiple, unet
+from deepisp_tf.model import io as model_io
 from deepisp_tf.raw import cfa, classic
 from deepisp_tf.tf_env import keras, tf
 
@@ -136,46 +137,11 @@ def test_tiny_model_overfits_one_batch():
     assert losses[-1] < 0.25 * losses[0]
 
 
-def test_quantize_model_accepts_the_default_model_and_keeps_fixed_layers_frozen():
-    default = config_lib.get_preset("default").model
-    quantized = layers.quantize_model(build_model(default, 64))
-    output = quantized(_inputs(default, 64, batch=1), training=False).numpy()
-    assert output.shape == (1, 64, 64, 3) and np.isfinite(output).all()
-    trainable = {id(w) for w in quantized.trainable_weights}
-    assert len(trainable) > 50
-    for name in layers.FIXED_LAYER_NAMES:
-        wrapper = quantized.get_layer(f"quant_{name}")
-        assert wrapper.weights and not any(id(w) in trainable for w in wrapper.weights)
-
-
-def test_pruning_sparsifies_learned_kernels_but_never_the_fixed_layers():
-    import tensorflow_model_optimization as tfmot
-
-    sparsity = tfmot.sparsity.keras
-    default = build_model(config_lib.get_preset("default").model, 64)
-    wrapped = {layer.layer.name for layer in apply_pruning(default).layers
-               if isinstance(layer, keras.layers.Wrapper)}
-    assert {"stem_conv", "Conv1", "decoder0_upconv", "rgb_conv"} <= wrapped
-    assert not wrapped & set(layers.FIXED_LAYER_NAMES)
-
-    model = build_model(TINY, 32)
-    packed = model.get_layer(layers.PACK_LAYER_NAME).get_weights()[0].copy()
-    pruned = apply_pruning(model, pruning_schedule=sparsity.ConstantSparsity(0.9, 0, frequency=1))
-    pruned.compile(keras.optimizers.Adam(1e-3), loss="mae")
-    mosaic, target = _smooth_target(2, 32)
-    pruned.fit({"bayer": mosaic, "metadata": _inputs(TINY, 32)["metadata"]}, target,
-               epochs=2, verbose=0, callbacks=[sparsity.UpdatePruningStep()])
-    stripped = sparsity.strip_pruning(pruned)
-    np.testing.assert_array_equal(stripped.get_layer(layers.PACK_LAYER_NAME).get_weights()[0],
-                                  packed)
-    kernel = stripped.get_layer("stem_conv").get_weights()[0]
-    assert np.mean(kernel == 0) >= 0.85
-
-
-def test_int8_tflite_of_the_model_runs_as_one_xnnpack_partition(tmp_path):
+@pytest.mark.parametrize("upsampling", ["transpose", "depth_to_space"])
+def test_int8_tflite_of_the_model_runs_as_one_xnnpack_partition(tmp_path, upsampling):
     from ai_edge_litert.interpreter import Interpreter
 
-    model = build_model(TINY, 32)
+    model = build_model(dataclasses.replace(TINY, upsampling=upsampling), 32)
     _as_trained(model)  # an all-zero residual has an empty int8 range XNNPACK's ADD rejects
     unet.set_batch_norm_momentum(model, 0.0)  # BN statistics of the data: realistic ranges
     calibration = _inputs(TINY, 32, batch=4)
@@ -200,6 +166,67 @@ def test_int8_tflite_of_the_model_runs_as_one_xnnpack_partition(tmp_path):
     ops = collections.Counter(op["op_name"] for op in interpreter._get_ops_details())
     assert ops["DELEGATE"] == 1, ops
     assert not {"RELU", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR"} & set(ops)
+    if upsampling == "depth_to_space":
+        operators = _tflite_op_names(path.read_bytes())
+        assert operators["DEPTH_TO_SPACE"] == len(TINY.decoder_filters)
+        assert operators["TRANSPOSE_CONV"] == 1  # only the head's fixed full-resolution unpack
+
+
+def _tflite_op_names(content: bytes) -> collections.Counter:
+    """Count the builtin ops of a .tflite model as converted (before delegation)."""
+    from deepisp_tf.runtime import op_profile
+
+    return collections.Counter(name for _, name, _, _ in op_profile.single_op_models(content))
+
+
+def test_depth_to_space_layer_is_tf_depth_to_space_for_any_spatial_size():
+    layer = pixel_shuffle.DepthToSpace()
+    planes = np.random.default_rng(7).random((2, 3, 5, 12)).astype(np.float32)
+    np.testing.assert_array_equal(layer(planes).numpy(), tf.nn.depth_to_space(planes, 2).numpy())
+    assert layer.compute_output_shape((None, None, 4, 8)).as_list() == [None, None, 8, 2]
+    with pytest.raises(ValueError, match="divisible by 4"):
+        layer.compute_output_shape((1, 4, 4, 6))
+
+
+def _random_biases(model: keras.Model) -> None:
+    """Give every bias of the model random values (fresh ones are zero, hiding channel order)."""
+    rng = np.random.default_rng(8)
+    for layer in model.layers:
+        if getattr(layer, "use_bias", False) and layer.weights:
+            kernel, bias = layer.get_weights()[:2]
+            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape), *layer.get_weights()[2:]])
+
+
+def test_transpose_model_rebuilt_with_depth_to_space_computes_the_same_function():
+    transpose = dataclasses.replace(TINY, upsampling="transpose")
+    model = build_model(transpose, 32)
+    _as_trained(model)
+    _random_biases(model)
+    converted, config = unet.with_depth_to_space_upsampling(model, transpose, 32)
+    assert config.upsampling == "depth_to_space"
+    assert {"decoder0_d2s", "decoder1_d2s"} <= {layer.name for layer in converted.layers}
+    inputs = _inputs(TINY, 32)
+    expected = model(inputs, training=False).numpy()
+    np.testing.assert_allclose(converted(inputs, training=False).numpy(), expected, atol=1e-5)
+    # The channel order matters: swapping two of the four sub-pixel groups changes the output.
+    proj = converted.get_layer("decoder1_proj")
+    kernel, bias = proj.get_weights()
+    groups = kernel.shape[-1] // 4
+    swapped = np.concatenate([kernel[..., groups:2 * groups], kernel[..., :groups],
+                              kernel[..., 2 * groups:]], axis=-1)
+    proj.set_weights([swapped, bias])
+    assert np.abs(converted(inputs, training=False).numpy() - expected).max() > 1e-4
+
+
+def test_depth_to_space_model_saves_and_loads_with_the_package_custom_objects(tmp_path):
+    config = dataclasses.replace(TINY, upsampling="depth_to_space")
+    model = build_model(config, 32)
+    _as_trained(model)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = model_io.load_model(path)
+    inputs = _inputs(TINY, 32, batch=1)
+    np.testing.assert_array_equal(loaded(inputs).numpy(), model(inputs).numpy())
 
 
 def test_cost_counts_macs_per_output_pixel_of_known_layers():

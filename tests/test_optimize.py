@@ -14,7 +14,10 @@ from deepisp_tf import optimize
 from deepisp_tf.config import (DataConfig, ExperimentConfig, ModelConfig, OptimizeConfig,
                                TrainConfig)
 from deepisp_tf.data import tfrecord
-from deepisp_tf.model import build_model
+import dataclasses
+
+from deepisp_tf.config import get_preset
+from deepisp_tf.model import build_model, layers
 from deepisp_tf.model.layers import PACK_LAYER_NAME, space_to_depth_kernel
 from deepisp_tf.raw import cfa
 from deepisp_tf.tf_env import keras, tf
@@ -150,3 +153,75 @@ def test_quantize_aware_names_the_unsupported_layer():
     x = keras.layers.Lambda(lambda t: t * 2.0, name="doubling_lambda")(x)
     with pytest.raises(optimize.UnsupportedLayerError, match="doubling_lambda"):
         optimize.quantize_aware(keras.Model(inputs, x))
+
+
+def _fixed_weights(model: keras.Model) -> dict[str, list[np.ndarray]]:
+    """{fixed layer name: its weights}, looking through tfmot wrappers."""
+    return {name: [w.numpy().copy() for w in variables]
+            for name, variables in _fixed_variables(model).items()}
+
+
+def _fixed_variables(model: keras.Model) -> dict[str, list[tf.Variable]]:
+    """{fixed layer name: its kernel variables}; a tfmot wrapper holds its layer's variables."""
+    result = {}
+    for layer in model.layers:
+        inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
+        if inner.name in layers.FIXED_LAYER_NAMES:
+            prefix = (f"{inner.name}/kernel", f"{inner.name}/depthwise_kernel")
+            result[inner.name] = [w for w in layer.weights if w.name.startswith(prefix)]
+            assert result[inner.name], f"no kernel found for {inner.name}"
+    return result
+
+
+def _kernel(wrapper: keras.layers.Wrapper) -> tf.Variable:
+    """The kernel variable of the layer inside a tfmot QuantizeWrapper."""
+    return next(w for w in wrapper.weights if w.name.startswith(f"{wrapper.layer.name}/kernel"))
+
+
+def test_prune_wrap_wraps_learned_kernels_of_the_default_model_but_never_a_fixed_layer():
+    for upsampling in ("transpose", "depth_to_space"):
+        config = dataclasses.replace(get_preset("default").model, upsampling=upsampling)
+        wrapped = optimize.prune_wrap(build_model(config, 64), FAST_OPTIMIZE)
+        names = {layer.layer.name for layer in wrapped.layers
+                 if isinstance(layer, keras.layers.Wrapper)}
+        upsampler = "decoder0_upconv" if upsampling == "transpose" else "decoder0_proj"
+        assert {"stem_conv", "Conv1", upsampler, "rgb_conv", "decoder3_pw_conv"} <= names
+        assert not names & set(layers.FIXED_LAYER_NAMES)
+        assert not any(name.endswith("_dw") for name in names)   # depthwise stays dense
+
+
+def test_pruning_fine_tune_leaves_every_fixed_kernel_exactly_as_built(trained, pruning):
+    _, pruned = pruning
+    before, after = _fixed_weights(trained), _fixed_weights(pruned)
+    assert set(after) == set(layers.FIXED_LAYER_NAMES)
+    for name, kernels in before.items():
+        for old, new in zip(kernels, after[name]):
+            np.testing.assert_array_equal(new, old, err_msg=name)
+
+
+def test_qat_fine_tune_trains_learned_kernels_but_never_a_fixed_one(trained, train_batches):
+    qat = optimize.quantize_aware(trained)
+    before = _fixed_weights(qat)
+    assert set(before) == set(layers.FIXED_LAYER_NAMES)
+    trainable = {id(w) for w in qat.trainable_weights}
+    for name, variables in _fixed_variables(qat).items():
+        assert not any(id(w) in trainable for w in variables), name
+    stem = _kernel(qat.get_layer("quant_stem_conv"))
+    before_stem = stem.numpy().copy()
+    optimize.fine_tune(qat, train_batches, 3, 1e-2)       # a large step: everything learnable moves
+    assert np.abs(stem.numpy() - before_stem).max() > 1e-4
+    for name, kernels in _fixed_weights(qat).items():
+        for old, new in zip(before[name], kernels):
+            np.testing.assert_array_equal(new, old, err_msg=name)
+
+
+def test_quantize_aware_accepts_depth_to_space_upsampling_and_keeps_its_function(batch):
+    tf.keras.utils.set_random_seed(1)
+    config = dataclasses.replace(TINY.model, upsampling="depth_to_space")
+    model = build_model(config, CROP)
+    qat = optimize.quantize_aware(model)
+    assert "quant_decoder0_d2s" in {layer.name for layer in qat.layers}
+    optimize.init_activation_ranges(qat, model, [batch])
+    float_out = np.asarray(model(batch, training=False))
+    qat_out = np.asarray(qat(batch, training=False))
+    assert 10 * np.log10(1 / np.mean(np.square(float_out - qat_out))) > 30.0

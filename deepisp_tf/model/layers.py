@@ -1,9 +1,9 @@
-"""Quantization-friendly building blocks of the ISP network, made only of built-in Keras layers.
+"""Quantization-friendly building blocks of the ISP network, made of built-in Keras layers.
 
-Why no custom layers: `tfmot.quantization.keras.quantize_model` looks every layer up in the
-default 8-bit registry by its exact class, so a custom layer (even with a `QuantizeConfig`) makes
-it fail unless every caller annotates that layer by hand first; the registry also has no
-`Multiply`. Everything here is therefore a `Conv2D`, `Conv2DTranspose`, `DepthwiseConv2D`,
+tfmot's `quantize_model` looks every layer up in the default 8-bit registry by its exact class,
+so a custom layer needs a `QuantizeConfig` annotated before QAT (`optimize.quantize_aware` does
+that for the one custom layer, `pixel_shuffle.DepthToSpace`); the registry also has no
+`Multiply`. Everything else here is a `Conv2D`, `Conv2DTranspose`, `DepthwiseConv2D`,
 `BatchNormalization`, `ReLU`, `Add`, `Dense`, `Reshape` or `UpSampling2D`, which
 `quantize_model`, `prune_low_magnitude`, the TFLite int8 converter, XNNPACK, the GPU delegate
 and NNAPI all accept:
@@ -27,6 +27,7 @@ import numpy as np
 
 from deepisp_tf import constants
 from deepisp_tf.config import DECODER_BLOCKS, UPSAMPLING_MODES
+from deepisp_tf.model import pixel_shuffle
 from deepisp_tf.tf_env import keras
 
 PACK_LAYER_NAME = "pack_mosaic"
@@ -40,9 +41,6 @@ FIXED_LAYER_NAMES = (PACK_LAYER_NAME, OUTPUT_LAYER_NAME, OUTPUT_LAYER_NAME + BIL
 ACTIVATION_MAX = 6.0
 # The head computes OUTPUT_RANGE x the output so ReLU6 clips it to [0, 1].
 OUTPUT_RANGE = 6.0
-# Layer types whose kernels magnitude pruning sparsifies.
-_PRUNABLE_TYPES = ("Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D", "Dense")
-
 _BN_EPSILON = 1e-3
 
 
@@ -143,14 +141,17 @@ def upsample(x: Any, filters: int, mode: str, name: str) -> Any:
     Args:
       x: Keras tensor [B, h, w, C_in].
       filters: C_out.
-      mode: "transpose" (learned 2x2 stride-2 transposed conv, i.e. a 1x1 conv to 4 * C_out
-        channels followed by depth-to-space), "bilinear" or "nearest" (a 1x1 conv at the low
-        resolution, then `UpSampling2D`).
+      mode: "depth_to_space" (a 1x1 conv to 4 * C_out channels, then a depth-to-space:
+        `pixel_shuffle.upsample_depth_to_space`), "transpose" (a learned 2x2 stride-2
+        transposed conv: the same function, but slow in int8 on XNNPACK), "bilinear" or
+        "nearest" (a 1x1 conv at the low resolution, then `UpSampling2D`).
       name: layer name prefix.
 
     Returns:
       Keras tensor [B, 2h, 2w, C_out], linear (no activation).
     """
+    if mode == "depth_to_space":
+        return pixel_shuffle.upsample_depth_to_space(x, filters, name)
     if mode == "transpose":
         return keras.layers.Conv2DTranspose(filters, 2, strides=2, padding="same",
                                             name=f"{name}_upconv")(x)
@@ -285,10 +286,9 @@ def scale_channels(x: Any, scale: float, name: str) -> Any:
 def custom_objects() -> dict[str, Any]:
     """Return the objects `keras.models.load_model` needs for a float model of this package.
 
-    The float model is built from built-in layers only, so this is empty; it exists so loading
-    code does not change if a custom layer is ever added.
+    The one custom layer is `pixel_shuffle.DepthToSpace` (and its tfmot QuantizeConfig).
     """
-    return {}
+    return pixel_shuffle.custom_objects()
 
 
 @contextlib.contextmanager
@@ -308,55 +308,12 @@ def quantize_scope() -> Iterator[dict[str, Any]]:
         yield objects
 
 
-def quantize_model(model: keras.Model) -> keras.Model:
-    """Return tfmot's quantization-aware-training model of `model`, fixed layers kept frozen.
+def is_fixed(layer: Any) -> bool:
+    """Return whether `layer`'s weights are structure, not learned: never train or prune them.
 
-    tfmot's QuantizeWrapper lists every kernel it quantizes as trainable, whatever the layer's
-    `trainable` says, so QAT would learn the fixed one-hot kernels (FIXED_LAYER_NAMES) and
-    lose, for example, the output's [0, 1] clip. Their kernels are moved to the wrappers'
-    non-trainable weights here (tfmot offers no public switch for it); call this on the float
-    model right before QAT: a reloaded QAT model lists them as trainable again.
+    True for the named fixed layers (FIXED_LAYER_NAMES) and for any layer built with
+    `trainable=False`; tfmot wrappers are looked through.
     """
-    from tensorflow_model_optimization.quantization.keras import (
-        quantize_model as tfmot_quantize_model)
-
-    with quantize_scope():
-        quantized = tfmot_quantize_model(model)
-    for wrapper in quantized.layers:
-        if isinstance(wrapper, keras.layers.Wrapper) and wrapper.layer.name in FIXED_LAYER_NAMES:
-            prefix = f"{wrapper.layer.name}/"  # the inner layer's own weights
-            frozen = [w for w in wrapper._trainable_weights if w.name.startswith(prefix)]
-            wrapper._trainable_weights = [w for w in wrapper._trainable_weights
-                                          if not w.name.startswith(prefix)]
-            wrapper._non_trainable_weights.extend(frozen)
-    return quantized
-
-
-def is_prunable(layer: Any) -> bool:
-    """Return whether magnitude pruning may touch `layer`'s weights (not a fixed layer)."""
-    return layer.name not in FIXED_LAYER_NAMES
-
-
-def apply_pruning(model: keras.Model, **pruning_params: Any) -> keras.Model:
-    """Wrap every prunable layer of `model` in tfmot's `prune_low_magnitude`.
-
-    Fixed layers (FIXED_LAYER_NAMES: the mosaic packing and the output depth-to-space) are
-    left alone: sparsifying their one-hot kernels would change what the model computes.
-
-    Args:
-      model: a Functional model of this package.
-      **pruning_params: `tfmot.sparsity.keras.prune_low_magnitude` arguments, e.g.
-        `pruning_schedule=tfmot.sparsity.keras.ConstantSparsity(0.5, 0)`.
-
-    Returns:
-      A model built from the same layer objects (it shares their weights, as in tfmot's
-      guide) to train with `tfmot.sparsity.keras.UpdatePruningStep`, then `strip_pruning`.
-    """
-    from tensorflow_model_optimization.sparsity import keras as sparsity
-
-    def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if type(layer).__name__ in _PRUNABLE_TYPES and is_prunable(layer):
-            return sparsity.prune_low_magnitude(layer, **pruning_params)
-        return layer
-
-    return keras.models.clone_model(model, clone_function=wrap)
+    while isinstance(layer, keras.layers.Wrapper):
+        layer = layer.layer
+    return layer.name in FIXED_LAYER_NAMES or not layer.trainable

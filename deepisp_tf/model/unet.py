@@ -33,9 +33,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import dataclasses
+
 from deepisp_tf import constants
 from deepisp_tf.config import ModelConfig
-from deepisp_tf.model import layers
+from deepisp_tf.model import layers, pixel_shuffle
 from deepisp_tf.tf_env import keras
 
 # Last layer of each MobileNetV2 stage; stage s ends at stride 2**s of the encoder input.
@@ -188,3 +190,38 @@ def packed_io_model(model: keras.Model, config: ModelConfig,
             raise ValueError(f"cannot copy layer {layer.name!r} into the packed-IO model: "
                              f"{error}") from None
     return packed
+
+
+def with_depth_to_space_upsampling(model: keras.Model, config: ModelConfig,
+                                   tile: int | tuple[int, int] | None = None
+                                   ) -> tuple[keras.Model, ModelConfig]:
+    """Rebuild a trained "transpose" model with "depth_to_space" upsampling, same function.
+
+    Each decoder level's 2x2 stride-2 transposed conv (`{level}_upconv`) becomes the
+    equivalent 1x1 conv to 4 * C channels (`{level}_proj`, `pixel_shuffle.weights_from_transpose`)
+    and a depth-to-space; every other layer is copied by name.
+
+    Args:
+      model: a float model of `build_model(config, ...)` with `config.upsampling == "transpose"`.
+      config: its model configuration.
+      tile: full-resolution tile side or (H, W) of the new model, None for dynamic.
+
+    Returns:
+      (the new model, its configuration with `upsampling="depth_to_space"`).
+
+    Raises:
+      ValueError: `config.upsampling` is not "transpose".
+    """
+    if config.upsampling != "transpose":
+        raise ValueError(f"expected a 'transpose' model, got upsampling={config.upsampling!r}")
+    new_config = dataclasses.replace(config, upsampling="depth_to_space")
+    converted = build_model(new_config, tile)
+    for layer in converted.layers:
+        if not layer.weights:
+            continue
+        if layer.name.endswith("_proj"):
+            source = model.get_layer(layer.name[:-len("_proj")] + "_upconv")
+            layer.set_weights(pixel_shuffle.weights_from_transpose(*source.get_weights()))
+        else:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return converted, new_config
