@@ -22,7 +22,9 @@ import os
 import time
 from typing import Any, Callable
 
-from deepisp_tf import atomic, bench, evaluate, export, train
+from deepisp_tf import atomic, bench, export
+from deepisp_tf import evaluation as evaluate
+from deepisp_tf import training as train
 from deepisp_tf import config as config_lib
 from deepisp_tf.data import prepare
 from deepisp_tf.model import io

@@ -5,7 +5,7 @@
       [--strategy=default|mirrored|multi_worker] [--data_service=grpc://HOST:PORT]
 
 Writes W/config.json, W/final/model.keras (what tools.convert_tflite reads), W/best,
-W/latest, W/logs (TensorBoard) and W/run.json; see deepisp_tf/train.py.
+W/latest, W/logs (TensorBoard) and W/run.json; see deepisp_tf/training/.
 """
 
 import sys
@@ -13,7 +13,7 @@ import sys
 from absl import app, flags, logging
 
 from deepisp_tf import config as config_lib
-from deepisp_tf import train
+from deepisp_tf import training as train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", "quickstart", f"Preset: {', '.join(sorted(config_lib.PRESETS))}.")

@@ -13,8 +13,7 @@ import os
 from typing import Iterator, Sequence
 
 from deepisp_tf.config import DataConfig
-from deepisp_tf.data import tfrecord
-from deepisp_tf.model import colour
+from deepisp_tf.data import gamma, tfrecord
 from deepisp_tf.tf_env import tf
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -51,7 +50,7 @@ def normalize(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.T
 
     Black subtraction, white-level scaling and white balance per RGGB site, clipped to [0, 1]
     exactly as `deepisp_tf.raw.color.normalize` does in numpy, then the render's gamma curve
-    (`colour.gamma_compression`): the network's input encoding.
+    (`gamma.gamma_compression`): the network's input encoding.
 
     Returns:
       bayer [T, T, 1] float32 (gamma-encoded), metadata [12] float32, target [T, T, 3]
@@ -63,7 +62,7 @@ def normalize(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.T
     site_gains = site_map(tf.stack([gains[0], gains[1], gains[1], gains[2]]), size)
     mosaic = tf.cast(example["mosaic"], tf.float32)
     bayer = (mosaic - black) / (example["white_level"] - black) * site_gains
-    bayer = colour.gamma_compression(bayer)[..., tf.newaxis]
+    bayer = gamma.gamma_compression(bayer)[..., tf.newaxis]
     metadata = tf.concat([example["cam_to_srgb"], gains], axis=0)
     target = tf.cast(example["target"], tf.float32) / 65535.0
     return bayer, metadata, target
