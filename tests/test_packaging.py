@@ -100,3 +100,16 @@ def test_infer_console_script_runs_the_tool_without_tensorflow():
     text = result.stdout + result.stderr
     assert "exit 1 False" in text, text  # absl's help flags exit 1; TensorFlow never imported
     assert "tools.infer:" in text and "--output: Folder to write the images to." in text
+
+
+def test_console_script_of_a_training_tool_without_the_training_stack_names_the_extra(
+        monkeypatch):
+    cli = importlib.import_module("tools.cli")
+
+    def missing(name):
+        raise ModuleNotFoundError("No module named 'skimage'", name="skimage")
+
+    monkeypatch.setattr(cli.importlib, "import_module", missing)
+    expected = r"skimage is missing\): pip install 'deepisp_tf\[train\]'"
+    with pytest.raises(SystemExit, match=expected):
+        cli.train()

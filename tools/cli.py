@@ -7,6 +7,7 @@ absl `main` with the command line. `python -m tools.<name>` remains the document
 from __future__ import annotations
 
 import importlib
+import sys
 
 from absl import app
 
@@ -21,9 +22,24 @@ COMMANDS = {
 }
 
 
+TRAINING_STACK = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tensorboard",
+                  "skimage", "matplotlib")
+
+
 def run_tool(module: str) -> None:
-    """Import `module` (a tools.* entry point) and run its absl `main` on sys.argv."""
-    app.run(importlib.import_module(module).main)
+    """Import `module` (a tools.* entry point) and run its absl `main` on sys.argv.
+
+    A tool that needs the training stack on a base (runtime-only) install exits with the
+    command that installs it instead of a traceback.
+    """
+    try:
+        tool = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in TRAINING_STACK:
+            raise
+        sys.exit(f"{module} needs the training stack ({error.name} is missing): "
+                 "pip install 'deepisp_tf[train]'")
+    app.run(tool.main)
 
 
 def infer() -> None:
