@@ -1,23 +1,24 @@
 """Write the benchmark rows as results.csv, results.json and results.md, atomically.
 
-Each file is written to a temporary file in the output folder, then renamed over the old one, so a
+One table (`results_table`) feeds all three through `deepisp_tf.reports`, the writer every tool
+uses; its columns travel in results.json, so the Markdown table regenerates from it. Each file
+is written to a temporary file in the output folder, then renamed over the old one, so a
 reader (or a run killed half-way) never sees a half-written report. The reports are rewritten
 after every row, so an interrupted phone session keeps the rows measured so far.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import os
 from typing import Any, Sequence
 
 from android_bench.matrix import ROW_FIELDS, Configuration, Row
+from deepisp_tf import reports
 from deepisp_tf.atomic import write_text
 
-CSV_NAME, JSON_NAME, MARKDOWN_NAME = "results.csv", "results.json", "results.md"
+RESULTS_NAME = "results"
+CSV_NAME, JSON_NAME, MARKDOWN_NAME = (f"{RESULTS_NAME}.{ext}" for ext in ("csv", "json", "md"))
 LOG_DIR = "logs"
 _MARKDOWN_COLUMNS = (
     ("Model", "model"), ("Configuration", "label"), ("Inference avg (ms)", "inference_avg_ms"),
@@ -32,45 +33,36 @@ def write_log(log_dir: str | None, model: str, config: Configuration, command: s
     if log_dir is None:
         return
     stem = os.path.splitext(os.path.basename(model))[0]
-    write_text(os.path.join(log_dir, f"{stem}__{config.name}.log"),
-                      f"$ {command}\n{output}")
+    write_text(os.path.join(log_dir, f"{stem}__{config.name}.log"), f"$ {command}\n{output}")
+
+
+def results_table(rows: Sequence[Row]) -> reports.Table:
+    """Return the rows as one table: every Row field (CSV, JSON), the main ones in Markdown."""
+    titles = dict((field, name) for name, field in _MARKDOWN_COLUMNS)
+    text_fields = ("model", "label", "delegation", "status")
+    columns = [reports.Column(field, titles.get(field, field),
+                              "" if field in text_fields else "auto", field not in text_fields)
+               for field in ROW_FIELDS]
+    return reports.Table.of(columns, [dataclasses.asdict(row) for row in rows],
+                            [field for _, field in _MARKDOWN_COLUMNS])
 
 
 def to_csv(rows: Sequence[Row]) -> str:
     """Return the rows as CSV text with a header of every Row field."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=ROW_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: "" if value is None else value
-                         for key, value in dataclasses.asdict(row).items()})
-    return buffer.getvalue()
-
-
-def to_json(rows: Sequence[Row], meta: dict[str, Any]) -> str:
-    """Return {"meta": meta, "rows": [...]} as indented JSON text."""
-    return json.dumps({"meta": meta, "rows": [dataclasses.asdict(row) for row in rows]},
-                      indent=2) + "\n"
+    return results_table(rows).csv()
 
 
 def format_number(value: float | int | None) -> str:
     """Format a time or size for a table: 3 significant decimals below 10, fewer above."""
-    if value is None:
-        return "–"
-    if isinstance(value, int):
-        return str(value)
-    if abs(value) < 10:
-        return f"{value:.3f}"
-    return f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
+    return reports.format_value(value, "auto")
 
 
-def _cell(row: Row, field: str) -> str:
-    value = getattr(row, field)
-    if field == "status":
-        value = "ok" if row.status == "ok" else f"error: {row.error}"
-    elif not isinstance(value, str):
-        value = format_number(value)
-    return (value or "–").replace("|", "\\|").replace("\n", " ")
+def _markdown_table(rows: Sequence[Row]) -> str:
+    """Return the Markdown table; an error row's status reads "error: <reason>"."""
+    shown = [{**dataclasses.asdict(row),
+              "status": "ok" if row.status == "ok" else f"error: {row.error}"} for row in rows]
+    table = results_table(rows)
+    return dataclasses.replace(table, rows=tuple(shown)).markdown()
 
 
 def to_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
@@ -80,11 +72,7 @@ def to_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
     for key in ("runner", "device", "runs", "date"):
         if meta.get(key):
             lines.append(f"- {key}: {meta[key]}")
-    lines += ["", "| " + " | ".join(name for name, _ in _MARKDOWN_COLUMNS) + " |",
-              "|" + "|".join("---" if field in ("model", "label", "delegation", "status")
-                             else "---:" for _, field in _MARKDOWN_COLUMNS) + "|"]
-    lines += ["| " + " | ".join(_cell(row, field) for _, field in _MARKDOWN_COLUMNS) + " |"
-              for row in rows]
+    lines += ["", _markdown_table(rows)]
     notes = {row.label: row.note for row in rows if row.note}
     if notes:
         lines += ["", "Notes:", ""] + [f"- {label}: {note}" for label, note in notes.items()]
@@ -102,10 +90,7 @@ def write_reports(output_dir: str, rows: Sequence[Row], meta: dict[str, Any]) ->
     Returns:
       {"csv": path, "json": path, "md": path}.
     """
-    paths = {"csv": os.path.join(output_dir, CSV_NAME),
-             "json": os.path.join(output_dir, JSON_NAME),
-             "md": os.path.join(output_dir, MARKDOWN_NAME)}
-    write_text(paths["csv"], to_csv(rows))
-    write_text(paths["json"], to_json(rows, meta))
-    write_text(paths["md"], to_markdown(rows, meta))
-    return paths
+    written = reports.write_report(output_dir, RESULTS_NAME,
+                                   {"meta": meta, "rows": [dataclasses.asdict(r) for r in rows]},
+                                   to_markdown(rows, meta), {RESULTS_NAME: results_table(rows)})
+    return {"csv": written["csv"], "json": written["json"], "md": written["md"]}

@@ -150,7 +150,7 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation, schedule and logging of `tools.train` (deepisp_tf/train.py)."""
+    """Optimisation, schedule and logging of `tools.train` (deepisp_tf/training/)."""
 
     batch_size: int = 8                # global batch (split over replicas)
     epochs: int = 20

@@ -125,7 +125,7 @@ def fine_tune(model: keras.Model, dataset: tf.data.Dataset, steps: int, learning
     """Train `model` for `steps` batches with L1 loss in sRGB and Adam; return the mean loss.
 
     The network outputs camera RGB; it is trained through `colour.training_model` (with
-    `dataset`'s metadata), as in `deepisp_tf.train`.
+    `dataset`'s metadata), as in `deepisp_tf.training`.
     """
     trainer = colour.training_model(model)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mae")

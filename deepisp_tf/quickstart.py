@@ -1,10 +1,10 @@
 """The one-command quickstart: the whole main job on the embedded synthetic data, resumable.
 
     [1/5] prepare    synthetic DNGs -> tiles      deepisp_tf.data.prepare (tools.prepare_data)
-    [2/5] train      the `quickstart` preset      deepisp_tf.train (tools.train)
+    [2/5] train      the `quickstart` preset      deepisp_tf.training (tools.train)
     [3/5] convert    the preset's export          deepisp_tf.export (tools.convert_tflite)
-    [4/5] evaluate   int8 model vs classic ISPs   deepisp_tf.evaluate (tools.evaluate)
-    [5/5] benchmark  concurrent runtime vs rawpy  deepisp_tf.bench (tools.benchmark)
+    [4/5] evaluate   int8 model vs classic ISPs   deepisp_tf.evaluation (tools.evaluate)
+    [5/5] benchmark  concurrent runtime vs rawpy  deepisp_tf.runtime.bench (tools.benchmark)
 
 Every setting comes from the preset (`config.ExperimentConfig`, with overrides): the export's
 variants and shapes are its `export` section; the deployed model is `deploy_variant` at the last
@@ -24,7 +24,9 @@ import os
 import time
 from typing import Any, Callable
 
-from deepisp_tf import atomic, constants, evaluate, export, train
+from deepisp_tf import atomic, constants, export
+from deepisp_tf import evaluation as evaluate
+from deepisp_tf import training as train
 from deepisp_tf.runtime import bench
 from deepisp_tf import config as config_lib
 from deepisp_tf.data import prepare

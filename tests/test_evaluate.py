@@ -1,21 +1,26 @@
 """tools.evaluate: reports with both baselines, grids, error rows, Keras and .tflite models, ZRR."""
 
+import ast
+import csv
 import json
 import math
 import os
+import re
 
 import cv2
 import numpy as np
 import pytest
 
 import tflite_fixtures
-from conftest import sample
-from deepisp_tf import evaluate, metrics
+from conftest import REPO, sample
+from deepisp_tf import evaluation as evaluate
+from deepisp_tf import metrics, reports
 from deepisp_tf.config import CAMERA_XYZ_MATRICES, DataConfig, ExperimentConfig, ModelConfig
 from deepisp_tf.data import zrr
 from deepisp_tf.raw import cfa, classic, dng
 from deepisp_tf.raw.io import read_raw
 from deepisp_tf.runtime import Runner, infer_record
+from deepisp_tf.runtime.pipeline import default_overlap
 
 TINY = ExperimentConfig(name="tiny", description="test model", command="none",
                         model=ModelConfig(encoder_stages=2, decoder_filters=(16, 8),
@@ -66,7 +71,9 @@ def workdir_report(workdir, raw_dir, tmp_path_factory):
 
 def test_workdir_report_scores_ours_and_both_baselines_with_finite_numbers(workdir_report):
     output, report = workdir_report
-    assert json.load(open(os.path.join(output, "report.json"))) == report
+    written = json.load(open(os.path.join(output, "report.json")))
+    assert set(written.pop("tables")) == {"scores", "seconds"}
+    assert written == report
     assert report["complete"] and report["model"]["kind"] == "keras_workdir"
     assert report["tile"] == 64 and report["protocol"]["name"] == "design_2.3"
     assert report["reference_render"]["settings"]["use_camera_wb"] is True
@@ -93,6 +100,19 @@ def test_report_md_has_the_table_with_a_mean_row(workdir_report):
     mean = report["means"]["rawpy_linear"]
     assert f"**{mean['psnr']:.2f} / {mean['ssim']:.4f}**" in text
     assert "**mean (2 images)**" in text and "a_broken.dng: " in text
+
+
+def test_report_tables_regenerate_the_markdown_and_csv_from_report_json(workdir_report):
+    output, report = workdir_report
+    tables = reports.tables_of(os.path.join(output, "report.json"))
+    text = open(os.path.join(output, "report.md")).read()
+    assert tables["scores"].markdown() in text and tables["seconds"].markdown() in text
+    with open(os.path.join(output, "report_scores.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["image"] for row in rows] == ["b_grbg.dng", "c_rggb.dng", "mean (2 images)"]
+    assert float(rows[0]["ours_psnr"]) == pytest.approx(
+        report["images"][1]["scores"]["ours"]["psnr"])
+    assert float(rows[-1]["classic_ssim"]) == pytest.approx(report["means"]["classic"]["ssim"])
 
 
 def test_grids_have_five_cells_and_show_the_reference(workdir_report, raw_dir):
@@ -148,6 +168,7 @@ def test_tflite_model_evaluates_with_the_limit_and_reports_the_real_score(
         tflite_model, raw_dir, tmp_path):
     report = evaluate.evaluate(tflite_model, raw_dir, str(tmp_path), limit=2)
     assert report["model"]["kind"] == "tflite" and report["tile"] == 64
+    assert report["overlap"] == default_overlap(64) == 4  # the runtime's default: tile / 16
     assert [row["name"] for row in report["images"]] == ["a_broken.dng", "b_grbg.dng"]
     record, reference = read_raw(os.path.join(raw_dir, "b_grbg.dng"), with_reference=True)
     ours = infer_record(record, Runner(tflite_model))
@@ -218,3 +239,23 @@ def test_cell_size_keeps_grids_small():
     assert abs(height - 6000 * width / 9000) <= 1
     assert evaluate.cell_size((9000, 6000))[0] <= evaluate.GRID_MAX_HEIGHT
     assert evaluate.cell_size((40, 60)) == (40, 60)
+
+
+def _flag_help(path, name):
+    """Return the constant text of flag `name`'s help in a tool's source (no import: absl flags
+    of several tools cannot live in one process)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and \
+                isinstance(node.args[0], ast.Constant) and node.args[0].value == name:
+            return "".join(part.value for part in ast.walk(node.args[2])
+                           if isinstance(part, ast.Constant) and isinstance(part.value, str))
+    raise AssertionError(f"{path} defines no flag {name!r}")
+
+
+def test_evaluate_tool_documents_the_overlap_default_the_code_uses():
+    text = _flag_help(os.path.join(REPO, "tools", "evaluate.py"), "overlap")
+    divisor = int(re.search(r"tile / (\d+)", text).group(1))
+    for tile in (32, 64, 130, 256, 448, 512):
+        assert default_overlap(tile) == max(2, tile // divisor // 2 * 2), tile
+    assert "tile / 16" in evaluate.evaluate.__doc__

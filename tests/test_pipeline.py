@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepisp_tf.config import DataConfig
-from deepisp_tf.data import pipeline, tfrecord
+from deepisp_tf.data import gamma, pipeline, tfrecord
 from deepisp_tf.raw import cfa, color
 from deepisp_tf.tf_env import tf
 
@@ -63,6 +63,15 @@ def test_normalize_matches_numpy_normalize_and_gamma_eagerly_and_in_map():
         np.testing.assert_allclose(bayer.numpy()[..., 0], expected, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(metadata.numpy(), [1, 0, 0, 0, 1, 0, 0, 0, 1, 2, 1, 1.5])
         np.testing.assert_allclose(out_target.numpy(), target / 65535.0, rtol=1e-6)
+
+
+def test_tf_gamma_matches_numpy_gamma_and_inverts_eagerly_and_in_map():
+    values = np.linspace(0.0, 1.0, 2001, dtype=np.float32)
+    for encoded, decoded in _eager_and_mapped(
+            lambda x: (gamma.gamma_compression(x), gamma.gamma_expansion(
+                gamma.gamma_compression(x))), tf.constant(values)):
+        np.testing.assert_allclose(encoded.numpy(), color.gamma_compression(values), atol=2e-6)
+        np.testing.assert_allclose(decoded.numpy(), values, atol=2e-5)
 
 
 @pytest.mark.parametrize("axis", [0, 1])

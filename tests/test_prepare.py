@@ -42,6 +42,26 @@ def test_assign_splits_keeps_groups_together_and_honours_holdout_globs():
     assert counts == {"train": 6, "val": 2, "test": 2}
 
 
+@pytest.mark.parametrize("flag", ["val", "test"])
+def test_assign_splits_glob_matching_no_file_is_an_error_naming_the_glob(flag):
+    names = ["photo0__v0.dng", "photo1__v0.dng", "cam_x1.NEF"]
+    with pytest.raises(ValueError, match=rf"the {flag} glob '\*D1X\*' matches none of the 3"):
+        prepare.assign_splits(names, 0.2, 0.2, **{f"{flag}_patterns": ["cam_x*", "*D1X*"]})
+
+
+def test_prepare_tool_holdout_glob_matching_no_file_exits_naming_the_glob(tmp_path):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for name in ("a.NEF", "b.CR2"):
+        (folder / name).write_bytes(b"junk" * 100)
+    process = _tool(["--source=raw_dir", f"--input={folder}", f"--output={tmp_path / 'o'}",
+                     "--test_files=*D1X*"])
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "'*D1X*' matches none" in out.decode() and "Traceback" not in out.decode()
+    assert not os.path.exists(tmp_path / "o" / "manifest.json")  # refused before any work
+
+
 def test_prepare_files_writes_shards_manifest_and_reports_bad_files(raw_dir, tmp_path):
     output = str(tmp_path / "data")
     manifest = prepare.prepare_files(prepare.list_raw_files(raw_dir), output, SMALL,

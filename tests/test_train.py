@@ -15,9 +15,9 @@ import pytest
 
 from conftest import REPO
 from deepisp_tf import config as config_lib
-from deepisp_tf import train
+from deepisp_tf import training as train
 from deepisp_tf.data import prepare
-from deepisp_tf.model import io
+from deepisp_tf.model import colour, io
 from deepisp_tf.raw import synthetic
 from deepisp_tf.tf_env import keras, tf
 
@@ -65,10 +65,25 @@ class _StopAfterEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"killed after epoch {epoch + 1}")
 
 
+class _Phases(keras.callbacks.Callback):
+    """Count Keras' own evaluation passes and keep every epoch's logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.test_runs, self.logs = 0, []
+
+    def on_test_begin(self, logs=None):
+        self.test_runs += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.logs.append(dict(logs or {}))
+
+
 def test_train_writes_the_workdir_contract_and_does_not_retrain_a_finished_run(tiny_data,
                                                                               tmp_path):
     workdir = str(tmp_path / "run")
-    summary = train.train(TINY, tiny_data, workdir, verbose=0)
+    phases = _Phases()
+    summary = train.train(TINY, tiny_data, workdir, verbose=0, callbacks=[phases])
     assert summary.complete and summary.epochs == 2 and summary.initial_epoch == 0
     assert summary.tiles_per_second > 0 and np.isfinite(summary.best_val_psnr)
     assert summary.best_val_psnr >= summary.final_val_psnr and 0 < summary.best_val_ssim <= 1
@@ -86,6 +101,18 @@ def test_train_writes_the_workdir_contract_and_does_not_retrain_a_finished_run(t
     images = _tags(os.path.join(workdir, "logs", "images"))
     assert len(images) == TINY.train.image_summaries
     assert "best val PSNR" in train.format_summary(summary)
+    assert os.path.isfile(os.path.join(workdir, "run.md"))
+    assert os.path.isfile(os.path.join(workdir, "run.csv"))
+
+    # One validation pass per epoch: Keras ran no evaluation of its own, and the val_* logs
+    # that TensorBoard, the best checkpoint and the history read come from that one pass.
+    assert phases.test_runs == 0 and len(phases.logs) == 2
+    assert all({"val_loss", "val_psnr", "val_ssim"} <= set(logs) for logs in phases.logs)
+    assert phases.logs[-1]["val_psnr"] == pytest.approx(summary.final_val_psnr)
+    final = colour.training_model(model)
+    final.compile(loss=train.IspLoss(TINY.train.ssim_weight))
+    expected = final.evaluate(train.val_dataset(tiny_data, TINY), verbose=0)
+    assert phases.logs[-1]["val_loss"] == pytest.approx(expected, rel=1e-4)
 
     again = train.train(TINY, tiny_data, workdir, verbose=0)
     assert again == summary
@@ -139,20 +166,33 @@ def test_training_input_runs_through_an_in_process_tf_data_service(tiny_data, tm
     worker = tf.data.experimental.service.WorkerServer(  # fast heartbeats: new jobs start now
         tf.data.experimental.service.WorkerConfig(dispatcher_address=address,
                                                   heartbeat_interval_ms=100))
+    assert worker._num_tasks() == 0  # pylint: disable=protected-access
     dataset = train.train_dataset(tiny_data, TINY, data_service=dispatcher.target)
     inputs, target = next(iter(dataset))
     assert inputs["bayer"].shape == (4, 32, 32, 1) and target.shape == (4, 32, 32, 3)
     assert 0 <= float(tf.reduce_min(target)) and float(tf.reduce_max(target)) <= 1
+    # The batch came from the service: its worker now runs the pipeline as a task.
+    before = worker._num_tasks()  # pylint: disable=protected-access
+    assert before == 1 and dispatcher._num_workers() == 1  # pylint: disable=protected-access
+
+    tasks_during_training = []
+
+    class Tasks(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            tasks_during_training.append(worker._num_tasks())  # pylint: disable=W0212
+
     summary = train.train(config_lib.override(TINY, ["train.epochs=1"]), tiny_data,
-                          str(tmp_path / "run"), data_service=dispatcher.target, verbose=0)
+                          str(tmp_path / "run"), data_service=dispatcher.target, verbose=0,
+                          callbacks=[Tasks()])
     assert summary.complete and np.isfinite(summary.final_val_psnr)
+    assert tasks_during_training == [before + 1]  # training read its own job from the worker
     del worker
 
 
 _WORKER_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from deepisp_tf import config as config_lib, train
+    from deepisp_tf import config as config_lib, training as train
     from deepisp_tf.tf_env import keras
 
     config = config_lib.ExperimentConfig.from_dict(json.loads(sys.argv[1]))

@@ -7,7 +7,7 @@
 --model: a tools.train workdir (float Keras model, run at --tile) or a .tflite file; without it,
 the shipped default model. --input: a folder of RAW files, or a prepared dataset (its test split;
 a ZRR dataset is scored with PyNET's protocol). Writes OUT/report.json, OUT/report.md and
-OUT/grids/*.png (input preview | classic | ours | reference | error map).
+OUT/report_*.csv and OUT/grids/*.png (input preview | classic | ours | reference | error map).
 """
 
 import logging
@@ -15,8 +15,9 @@ import sys
 
 from absl import app, flags
 
-from deepisp_tf import evaluate
+from deepisp_tf import evaluation
 from deepisp_tf.runtime import models, precision
+from deepisp_tf.runtime.pipeline import default_overlap
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Training workdir or .tflite file (default: shipped model).")
@@ -26,7 +27,9 @@ flags.DEFINE_enum("precision", "auto", list(precision.PRECISIONS),
 flags.DEFINE_string("input", None, "Folder of RAW files, or a prepared dataset folder.")
 flags.DEFINE_string("output", None, "Report folder to write.")
 flags.DEFINE_integer("tile", None, "Tile side for a Keras model (default 256; ZRR: 448).")
-flags.DEFINE_integer("overlap", None, "Tile overlap, even (default: tile / 8).")
+flags.DEFINE_integer("overlap", None, "Tile overlap, even (default: the runtime's, tile / 16 "
+                     f"rounded down to even, at least 2: {default_overlap(256)} for 256-pixel "
+                     "tiles).")
 flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")
 flags.mark_flags_as_required(["input", "output"])
 
@@ -36,11 +39,11 @@ def main(argv):
     logging.getLogger("deepisp_tf").setLevel(logging.INFO)
     try:
         model = FLAGS.model or models.default_model_path(precision=FLAGS.precision)
-        report = evaluate.evaluate(model, FLAGS.input, FLAGS.output, tile=FLAGS.tile,
-                                   overlap=FLAGS.overlap, limit=FLAGS.limit)
+        report = evaluation.evaluate(model, FLAGS.input, FLAGS.output, tile=FLAGS.tile,
+                                     overlap=FLAGS.overlap, limit=FLAGS.limit)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"evaluate: {error}")
-    print(evaluate.format_markdown(report))
+    print(evaluation.format_markdown(report))
     print(f"report: {FLAGS.output}/report.md")
 
 

@@ -1,7 +1,7 @@
 """Prepare a training dataset: RAW files, the synthetic set, or Zurich RAW-to-RGB -> shards.
 
   python -m tools.prepare_data --source=synthetic --output=runs/quickstart/data --config=quickstart
-  python -m tools.prepare_data --source=raw_dir --input=DIR --output=OUT [--test_files='*D1X*']
+  python -m tools.prepare_data --source=raw_dir --input=DIR --output=OUT [--test_files='*DC120*']
   python -m tools.prepare_data --source=zrr --input=ZRR_ROOT --output=OUT --config=zrr
 """
 
@@ -21,7 +21,8 @@ flags.DEFINE_string("output", None, "Dataset folder to write (resumes if it exis
 config_flags.define_config_flags()
 flags.DEFINE_integer("workers", None, "Worker processes (default: CPU count).")
 flags.DEFINE_list("val_files", [], "Globs of file names held out for validation (whole groups).")
-flags.DEFINE_list("test_files", [], "Globs of file names held out for testing, e.g. a camera.")
+flags.DEFINE_list("test_files", [], "Globs of file names held out for testing, e.g. a "
+                  "camera ('*DC120*'); a glob that matches no file is an error.")
 flags.DEFINE_integer("synthetic_limit", None, "Only the first N synthetic files.")
 flags.mark_flag_as_required("output")
 

@@ -5,14 +5,15 @@
       [--strategy=default|mirrored|multi_worker] [--data_service=grpc://HOST:PORT]
 
 Writes W/config.json, W/final/model.keras (what tools.convert_tflite reads), W/best,
-W/latest, W/logs (TensorBoard) and W/run.json; see deepisp_tf/train.py.
+W/latest, W/logs (TensorBoard) and W/run.json; see deepisp_tf/training/.
 """
 
 import sys
 
 from absl import app, flags, logging
 
-from deepisp_tf import config_flags, train
+from deepisp_tf import config_flags
+from deepisp_tf import training as train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Dataset folder written by tools.prepare_data.")

@@ -13,8 +13,7 @@ import os
 from typing import Iterator, Sequence
 
 from deepisp_tf.config import DataConfig
-from deepisp_tf.data import tfrecord
-from deepisp_tf.model import colour
+from deepisp_tf.data import gamma, tfrecord
 from deepisp_tf.tf_env import tf
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -51,7 +50,7 @@ def normalize(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.T
 
     Black subtraction, white-level scaling and white balance per RGGB site, clipped to [0, 1]
     exactly as `deepisp_tf.raw.color.normalize` does in numpy, then the render's gamma curve
-    (`colour.gamma_compression`): the network's input encoding.
+    (`gamma.gamma_compression`): the network's input encoding.
 
     Returns:
       bayer [T, T, 1] float32 (gamma-encoded), metadata [12] float32, target [T, T, 3]
@@ -66,7 +65,7 @@ def normalize(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor, tf.T
     mosaic = tf.cast(example["mosaic"], tf.float32)
     white_range = example["white_level"] - tf.reduce_min(black)  # color.white_range
     bayer = (mosaic - black) / white_range * site_gains
-    bayer = colour.gamma_compression(bayer)[..., tf.newaxis]
+    bayer = gamma.gamma_compression(bayer)[..., tf.newaxis]
     metadata = tf.concat([example["cam_to_srgb"], gains], axis=0)
     target = tf.cast(example["target"], tf.float32) / 65535.0
     return bayer, metadata, target

@@ -59,8 +59,17 @@ def assign_splits(names: Iterable[str], val_fraction: float, test_fraction: floa
 
     Returns:
       {file name: split}.
+
+    Raises:
+      ValueError: a val or test glob matches none of the files (a typo would otherwise hold
+        nothing out, silently).
     """
     names = [os.path.basename(n) for n in names]
+    for split, patterns in (("val", val_patterns), ("test", test_patterns)):
+        for pattern in patterns:
+            if not any(fnmatch.fnmatch(name, pattern) for name in names):
+                raise ValueError(f"the {split} glob {pattern!r} matches none of the "
+                                 f"{len(names)} file names (globs match names, not paths)")
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(group_of(name), []).append(name)

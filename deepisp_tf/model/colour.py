@@ -18,26 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepisp_tf.data.gamma import gamma_compression, gamma_expansion  # noqa: F401  (re-exported)
 from deepisp_tf.data.tfrecord import METADATA_SIZE
 from deepisp_tf.model.unet import INPUT_BAYER, INPUT_METADATA
-from deepisp_tf.raw import color
 from deepisp_tf.tf_env import keras, tf
-
-
-def gamma_compression(linear: tf.Tensor) -> tf.Tensor:
-    """LibRaw's output gamma (`color.gamma_compression`) of values clipped to [0, 1], any shape."""
-    _, toe_in, offset = color.gamma_params()
-    x = tf.clip_by_value(linear, 0.0, 1.0)
-    curve = tf.pow(tf.maximum(x, toe_in), color.GAMMA_POWER) * (1 + offset) - offset
-    return tf.where(x < toe_in, x * color.GAMMA_SLOPE, curve)
-
-
-def gamma_expansion(encoded: tf.Tensor) -> tf.Tensor:
-    """Invert `gamma_compression` (`color.gamma_expansion`) for values clipped to [0, 1]."""
-    toe_out, _, offset = color.gamma_params()
-    y = tf.clip_by_value(encoded, 0.0, 1.0)
-    curve = tf.pow((tf.maximum(y, toe_out) + offset) / (1 + offset), 1 / color.GAMMA_POWER)
-    return tf.where(y < toe_out, y / color.GAMMA_SLOPE, curve)
 
 
 def camera_to_srgb(rgb: tf.Tensor, cam_to_srgb: tf.Tensor) -> tf.Tensor:
