@@ -85,6 +85,11 @@ def main(argv):
     except (FileNotFoundError, ValueError, runtime.DelegateError) as error:
         sys.exit(f"benchmark: {error}")
     paths = bench.write_report(report, FLAGS.output)
+    try:  # the plot needs Matplotlib, which only the training extra installs
+        from deepisp_tf import visualization  # pylint: disable=import-outside-toplevel
+        paths.append(visualization.plot_benchmark(report, FLAGS.output))
+    except ImportError as error:
+        logging.warning("no plot (%s): pip install 'deepisp_tf[train]' for it", error)
     print(bench.format_markdown(report))
     print("wrote " + ", ".join(paths))
 

@@ -9,8 +9,10 @@ from typing import Any
 from deepisp_tf import atomic
 from deepisp_tf.runtime.bench import encoders
 
-REPORT_FILES = ("report.json", "report.md", "throughput.png")
-MODEL_REPORT_FILES = ("report.json", "report.md", "latency.png")
+REPORT_FILES = ("report.json", "report.md")
+MODEL_REPORT_FILES = ("report.json", "report.md")
+# The plots need Matplotlib (a training extra): tools.benchmark draws them with
+# `deepisp_tf.visualization.plot_benchmark` when it is installed.
 
 
 def _ms(values: dict[str, float | None], key: str) -> str:
@@ -174,38 +176,6 @@ def format_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(report: dict[str, Any], path: str) -> str:
-    """Plot throughput against preprocessing threads (files) or latency per model; write PNG."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-    matplotlib.use("Agg")
-    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
-    figure, axes = pyplot.subplots(figsize=(6.4, 4.0), dpi=100)
-    if report["kind"] == "files":
-        for mode, style in (("concurrent", "o-"), ("rawpy", "s--")):
-            runs = sorted((run for run in report["runs"] if run["mode"] == mode),
-                          key=lambda run: run["workers"])
-            axes.plot([run["workers"] for run in runs],
-                      [run["megapixels_per_s"] for run in runs], style, label=mode)
-        for run in (run for run in report["runs"] if run["mode"] == "serial"):
-            axes.axhline(run["megapixels_per_s"], color="gray", linestyle=":", label="serial")
-        axes.set_xticks(sorted({run["workers"] for run in report["runs"]}))
-        axes.set_xlabel("preprocessing threads (rawpy: render threads)")
-        axes.set_ylabel("megapixels / s")
-        axes.set_title("Throughput against threads")
-        axes.legend()
-    else:
-        rows = [row for row in report["models"] if "error" not in row]
-        axes.barh([row["model"] for row in rows],
-                  [row["frame_latency_ms"]["p50"] for row in rows])
-        axes.set_xlabel(f"Full-HD frame latency p50, ms ({report['settings']['delegate']})")
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    with atomic.replacing(path, suffix=".png") as temporary:
-        figure.savefig(temporary)
-    pyplot.close(figure)
-    return path
-
-
 def report_stem(report: dict[str, Any]) -> str:
     """Return the reports' name: <kind>_<machine>_<precision>_litert-<version>."""
     precision = (report.get("precision") or {}).get("precision") or "models"
@@ -214,7 +184,7 @@ def report_stem(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], output_dir: str) -> list[str]:
-    """Write report.json, report.md and the plot into `output_dir`, and copies of the JSON and
+    """Write report.json and report.md into `output_dir`, and copies of the JSON and
     Markdown named by machine, precision and runtime (`report_stem`); return their paths."""
     os.makedirs(output_dir, exist_ok=True)
     names = REPORT_FILES if report["kind"] == "files" else MODEL_REPORT_FILES
@@ -224,5 +194,4 @@ def write_report(report: dict[str, Any], output_dir: str) -> list[str]:
     atomic.write_text(os.path.join(output_dir, f"{stem}.md"), format_markdown(report))
     atomic.write_json(paths[0], report)
     atomic.write_text(paths[1], format_markdown(report))
-    plot(report, paths[2])
     return paths + [os.path.join(output_dir, f"{stem}.{ext}") for ext in ("json", "md")]
