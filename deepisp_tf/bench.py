@@ -37,6 +37,7 @@ from deepisp_tf.config import REFERENCE_RENDER_SETTINGS
 from deepisp_tf.raw.io import reference_render
 from deepisp_tf.runtime import batch, frames, models, pipeline
 from deepisp_tf.runtime.engine import Engine
+from deepisp_tf.runtime.gpu import open_runner
 from deepisp_tf.runtime.interpreter import Runner
 from deepisp_tf.runtime.profiling import StageTimes, measure, percentiles_ms, peak_rss_bytes
 
@@ -72,8 +73,8 @@ class Settings:
     repeats: int = 1
 
     def open(self, model: str | None = None) -> Runner:
-        return Runner(model or self.model, delegate=self.delegate, threads=self.threads,
-                      delegate_fallback=self.delegate_fallback)
+        return open_runner(model or self.model, delegate=self.delegate, threads=self.threads,
+                           delegate_fallback=self.delegate_fallback)
 
 
 def machine() -> dict[str, Any]:
@@ -179,7 +180,7 @@ def memory_probe_child(model: str, path: str, delegate: str, threads: int | None
 
     Runs in a fresh process (see `memory_probe`), so the peak is that of this one frame.
     """
-    runner = Runner(model, delegate=delegate, threads=threads)
+    runner = open_runner(model, delegate=delegate, threads=threads)
     baseline = peak_rss_bytes()
     started = time.perf_counter()
     result = next(Engine(runner, workers=workers, overlap=overlap,

@@ -14,7 +14,7 @@ import sys
 from absl import app, flags
 
 from deepisp_tf import runtime
-from deepisp_tf.runtime import output
+from deepisp_tf.runtime import gpu, output
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .tflite of the model contract (default: the shipped one).")
@@ -37,9 +37,9 @@ def main(argv):
     if len(argv) < 2:
         sys.exit("infer: give at least one RAW file or folder")
     try:
-        runner = runtime.Runner(FLAGS.model or runtime.default_model_path(),
-                                delegate=FLAGS.delegate, threads=FLAGS.threads,
-                                delegate_fallback=FLAGS.delegate_fallback)
+        runner = gpu.open_runner(FLAGS.model or runtime.default_model_path(),
+                                 delegate=FLAGS.delegate, threads=FLAGS.threads,
+                                 delegate_fallback=FLAGS.delegate_fallback)
     except (FileNotFoundError, ValueError, runtime.DelegateError) as error:
         sys.exit(f"infer: {error}")
     try:
