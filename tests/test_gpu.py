@@ -19,7 +19,7 @@ from conftest import REPO
 from deepisp_tf import config as config_lib
 from deepisp_tf.raw import synthetic
 from deepisp_tf.raw.io import read_raw
-from deepisp_tf.runtime import gpu, models, pipeline
+from deepisp_tf.runtime import Engine, gpu, models, pipeline
 from deepisp_tf.runtime.interpreter import DelegateError, Runner
 
 SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json"
@@ -66,7 +66,7 @@ def test_gpu_int8_tile_matches_xnnpack_within_three_quantization_steps(gpu_devic
     assert steps.max() <= 3 and steps.mean() <= 0.25, (steps.max(), steps.mean())
 
 
-def test_gpu_full_image_matches_the_cpu_render_above_50db(gpu_device, tmp_path):
+def test_gpu_full_image_matches_the_cpu_render_above_50db_serial_and_concurrent(gpu_device, tmp_path):
     small = config_lib.SyntheticConfig(variants_per_image=1, min_side=320, max_side=416)
     path = synthetic.generate(tmp_path, small, limit=1)[0]
     record = read_raw(path)
@@ -79,6 +79,10 @@ def test_gpu_full_image_matches_the_cpu_render_above_50db(gpu_device, tmp_path):
     error = (output.astype(np.float64) - expected) / 65535
     psnr = 10 * np.log10(1 / max(float(np.mean(error ** 2)), 1e-12))
     assert psnr >= 50, psnr
+    # The concurrent engine (2 preprocessing threads, 2 GPU runners) renders the same image.
+    results = list(Engine(runner, workers=2, interpreters=2).run([path]))
+    assert results[0].error is None and results[0].tiles > 1
+    np.testing.assert_array_equal(results[0].image, output)
 
 
 _NO_DEVICE = """
