@@ -46,6 +46,7 @@ def _tile(shape, seed=0):
 def test_gpu_float32_tile_matches_xnnpack_within_a_ten_thousandth(gpu_device):
     runner = gpu.GpuRunner(FLOAT32, enforce_f32=True)
     assert runner.fully_accelerated and runner.describe()["delegated_ops"] == len(runner.ops())
+    assert runner.weights_summary() == Runner(FLOAT32).weights_summary()
     tile = _tile(runner.tile_shape)
     expected = Runner(FLOAT32).run(tile)
     output = runner.run(tile)

@@ -214,6 +214,11 @@ class GpuRunner:
         return [OpInfo(index, name, self.fully_accelerated)
                 for index, name in enumerate(self._op_names)]
 
+    def weights_summary(self) -> dict[str, Any]:
+        """Summarize the model's conv / dense weights (`interpreter.Runner.weights_summary`:
+        a property of the file, read with a CPU interpreter)."""
+        return Runner(self.model_path, delegate="none").weights_summary()
+
     def describe(self) -> dict[str, Any]:
         """Return a JSON-friendly summary, with the keys of `interpreter.Runner.describe`."""
         return {
