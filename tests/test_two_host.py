@@ -2,7 +2,7 @@
 tf.data service dispatcher and worker (`tools.data_service`) and two training workers
 (`tools.train --strategy=multi_worker --data_service=...`, TF_CONFIG on localhost ports).
 
-Deselect with `-m "not two_host"` when ports or time are short (~40-60 s on 2 cores).
+Deselect with `-m "not two_host"` when ports or time are short (~70 s on 2 busy cores).
 """
 
 import json
@@ -26,9 +26,9 @@ pytestmark = pytest.mark.two_host
 OVERRIDES = ["data.tile_size=34", "data.tile_stride=32", "data.crop_size=32",
              "data.max_tiles_per_file=4", "data.border=8", "data.shuffle_buffer=8",
              "model.encoder_stages=2", "model.stem_filters=8", "model.decoder_filters=[8, 8]",
-             "model.metadata_units=8", "train.batch_size=4", "train.epochs=3",
-             "train.steps_per_epoch=4", "train.validation_steps=1", "train.image_summaries=0",
-             "train.learning_rate=0.01"]
+             "model.metadata_units=8", "train.batch_size=4", "train.epochs=2",
+             "train.steps_per_epoch=3", "train.validation_steps=1", "train.image_summaries=0",
+             "train.learning_rate=0.02"]
 CONFIG = config_lib.override(config_lib.get_preset("quickstart"), OVERRIDES)
 
 
@@ -81,12 +81,11 @@ def test_two_training_workers_fed_by_a_data_service_train_and_the_chief_writes_t
     servers = [_start(["tools.data_service", "--role=dispatcher", f"--port={dispatcher_port}",
                        f"--work_dir={journal}"], env, logs["dispatcher"])]
     try:
-        _wait_for(logs["dispatcher"], "dispatcher serving", servers[0], 90)
         servers.append(_start(["tools.data_service", "--role=worker", f"--port={worker_port}",
                                f"--dispatcher=localhost:{dispatcher_port}",
                                f"--worker_address=localhost:{worker_port}",
                                "--heartbeat_ms=200"], env, logs["worker"]))
-        _wait_for(logs["worker"], "worker serving", servers[1], 90)
+        _wait_for(logs["dispatcher"], "dispatcher serving", servers[0], 90)
         cluster = {"worker": [f"localhost:{port}" for port in trainer_ports]}
         workdir = str(tmp_path / "run")
         trainers = []
@@ -104,7 +103,7 @@ def test_two_training_workers_fed_by_a_data_service_train_and_the_chief_writes_t
             assert trainer.returncode == 0, output[-4000:]
             assert "multi_worker (2 replica(s))" in output
         losses = [float(value) for value in re.findall(r" - loss: ([0-9.]+)", outputs[0])]
-        assert len(losses) == 3 and losses[-1] < losses[0], losses
+        assert len(losses) == 2 and losses[-1] < losses[0], losses
         run = json.load(open(os.path.join(workdir, "run.json")))
         assert run["complete"] and run["replicas"] == 2 and run["strategy"] == "multi_worker"
         assert os.path.isfile(os.path.join(workdir, "final", "model.keras"))
