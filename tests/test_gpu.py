@@ -67,7 +67,8 @@ def test_gpu_int8_tile_matches_xnnpack_within_three_quantization_steps(gpu_devic
     assert steps.max() <= 3 and steps.mean() <= 0.25, (steps.max(), steps.mean())
 
 
-def test_gpu_full_image_matches_the_cpu_render_above_50db_serial_and_concurrent(gpu_device, tmp_path):
+def test_gpu_full_image_matches_the_cpu_render_above_50db_serial_and_concurrent(gpu_device,
+                                                                             tmp_path):
     small = config_lib.SyntheticConfig(variants_per_image=1, min_side=320, max_side=416)
     path = synthetic.generate(tmp_path, small, limit=1)[0]
     record = read_raw(path)
