@@ -2,7 +2,7 @@
 tf.data service dispatcher and worker (`tools.data_service`) and two training workers
 (`tools.train --strategy=multi_worker --data_service=...`, TF_CONFIG on localhost ports).
 
-Deselect with `-m "not two_host"` when ports or time are short (~70 s on 2 busy cores).
+Deselect with `-m "not two_host"` when ports or time are short (66-200 s on 2 shared cores).
 """
 
 import json
