@@ -17,7 +17,7 @@ import sys
 from absl import app, flags
 
 from deepisp_tf import runtime
-from deepisp_tf.runtime import output, precision
+from deepisp_tf.runtime import gpu, output, precision
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .tflite of the model contract (default: the shipped one).")
@@ -54,8 +54,8 @@ def main(argv):
     try:
         model = FLAGS.model or runtime.default_model_path(
             precision=FLAGS.precision, threads=threads, tile=FLAGS.tile)
-        runner = runtime.Runner(model, delegate=FLAGS.delegate, threads=threads,
-                                delegate_fallback=FLAGS.delegate_fallback, tile=FLAGS.tile)
+        runner = gpu.open_runner(model, delegate=FLAGS.delegate, threads=threads,
+                                 delegate_fallback=FLAGS.delegate_fallback, tile=FLAGS.tile)
     except (FileNotFoundError, ValueError, runtime.DelegateError) as error:
         sys.exit(f"infer: {error}")
     try:

@@ -24,6 +24,9 @@ flags.DEFINE_list("val_files", [], "Globs of file names held out for validation 
 flags.DEFINE_list("test_files", [], "Globs of file names held out for testing, e.g. a "
                   "camera ('*DC120*'); a glob that matches no file is an error.")
 flags.DEFINE_integer("synthetic_limit", None, "Only the first N synthetic files.")
+flags.DEFINE_enum("runner", "local", ["local", "beam"], "local worker processes, or Apache Beam.")
+flags.DEFINE_string("beam_options", None, "Beam pipeline options (--runner=beam), e.g. "
+                    "'--runner=FlinkRunner --flink_master=HOST:8081' (docs/scale_out.md).")
 flags.mark_flag_as_required("output")
 
 
@@ -43,6 +46,11 @@ def run(source: str, input_path: str | None, output: str, experiment) -> dict:
         extra = {"input": os.path.abspath(input_path)}
     splits = prepare.assign_splits(paths, data.val_fraction, data.test_fraction,
                                    FLAGS.val_files, FLAGS.test_files, seed=data.seed)
+    if FLAGS.runner == "beam":
+        from deepisp_tf.data import beam_prepare  # pylint: disable=import-outside-toplevel
+        return beam_prepare.prepare_files(paths, output, data, source=source, splits=splits,
+                                          beam_options=beam_prepare.parse_options(
+                                              FLAGS.beam_options), extra=extra)
     return prepare.prepare_files(paths, output, data, source=source, splits=splits,
                                  workers=FLAGS.workers, extra=extra)
 

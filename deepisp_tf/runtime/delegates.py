@@ -3,7 +3,8 @@
 Delegates (`delegate=`):
   xnnpack        LiteRT's default CPU path (XNNPACK applied by the builtin op resolver).
   none           reference kernels (op resolver BUILTIN_REF, no default delegate): slow, exact.
-  gpu            the OpenGL/OpenCL GPU delegate, loaded as an external delegate library.
+  gpu            LiteRT's GPU accelerator (`runtime.gpu.open_runner`, CompiledModel API); a
+                 Runner given `gpu` directly loads the OpenGL/OpenCL delegate library.
   nnapi          Android NNAPI: not loadable from Python on this platform (see DelegateError).
   external:PATH  any external delegate library (`tflite_plugin_create_delegate`).
 """

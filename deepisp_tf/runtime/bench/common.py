@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from deepisp_tf.runtime import cpu, models, precision
+from deepisp_tf.runtime.gpu import GpuRunner, open_runner
 from deepisp_tf.runtime.interpreter import Runner
 
 FULL_HD = (1088, 1920)  # config.py's Full HD: 1080 rows rounded up to the tile multiple
@@ -52,10 +53,11 @@ class Settings:
         return models.default_model_path(precision=self.precision, threads=self.threads,
                                          tile=self.tile)
 
-    def open(self, model: str | None = None) -> Runner:
+    def open(self, model: str | None = None) -> Runner | GpuRunner:
         """Open `model` (default: `model_path()`) with these settings."""
-        return Runner(model or self.model_path(), delegate=self.delegate, threads=self.threads,
-                      delegate_fallback=self.delegate_fallback, tile=self.tile)
+        return open_runner(model or self.model_path(), delegate=self.delegate,
+                           threads=self.threads, delegate_fallback=self.delegate_fallback,
+                           tile=self.tile)
 
 
 def machine() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from deepisp_tf.runtime import frames, pipeline
 from deepisp_tf.runtime.bench.common import Settings
 from deepisp_tf.runtime.engine import Engine
-from deepisp_tf.runtime.interpreter import Runner
+from deepisp_tf.runtime.gpu import open_runner
 from deepisp_tf.runtime.profiling import peak_rss_bytes
 
 
@@ -24,7 +24,7 @@ def memory_probe_child(model: str, path: str, delegate: str, threads: int | None
 
     Runs in a fresh process (see `memory_probe`), so the peak is that of this one frame.
     """
-    runner = Runner(model, delegate=delegate, threads=threads, tile=tile)
+    runner = open_runner(model, delegate=delegate, threads=threads, tile=tile)
     baseline = peak_rss_bytes()
     started = time.perf_counter()
     result = next(Engine(runner, workers=workers, overlap=overlap,
