@@ -49,7 +49,7 @@ def test_base_install_has_no_training_stack_and_the_train_extra_has_all_of_it():
     assert not base & TRAINING_STACK
     assert _requirements(extras["train"]) == TRAINING_STACK
     assert {"deepisp-tf", "pytest", "import-linter"} <= _requirements(extras["test"])
-    assert "deepisp_tf[train]" in extras["test"]
+    assert "deepisp_tf[train,beam]" in extras["test"]
 
 
 def _external_imports(package_modules: list[str]) -> set[str]:
