@@ -86,8 +86,8 @@ def main(argv):
         sys.exit(f"benchmark: {error}")
     paths = bench.write_report(report, FLAGS.output)
     try:  # the plot needs Matplotlib, which only the training extra installs
-        from deepisp_tf import visualization  # pylint: disable=import-outside-toplevel
-        paths.append(visualization.plot_benchmark(report, FLAGS.output))
+        from deepisp_tf import plots  # pylint: disable=import-outside-toplevel
+        paths.append(plots.plot_benchmark(report, FLAGS.output))
     except ImportError as error:
         logging.warning("no plot (%s): pip install 'deepisp_tf[train]' for it", error)
     print(bench.format_markdown(report))

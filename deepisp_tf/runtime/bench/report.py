@@ -12,7 +12,7 @@ from deepisp_tf.runtime.bench import encoders
 REPORT_FILES = ("report.json", "report.md")
 MODEL_REPORT_FILES = ("report.json", "report.md")
 # The plots need Matplotlib (a training extra): tools.benchmark draws them with
-# `deepisp_tf.visualization.plot_benchmark` when it is installed.
+# `deepisp_tf.plots.plot_benchmark` when it is installed.
 
 
 def _ms(values: dict[str, float | None], key: str) -> str:
