@@ -36,8 +36,14 @@ from deepisp_tf.raw import synthetic
 STEPS_FILE = "steps.json"
 SUMMARY_MD, SUMMARY_JSON = "summary.md", "summary.json"
 SYNTHETIC_SET, RAW_SAMPLES_SET = "synthetic_test", "raw_samples"
-# What differs from bench.Settings' defaults: 2 interpreter threads, best of 3 runs.
-QUICKSTART_BENCH = bench.Settings(model="", threads=2, repeats=3)
+# The runtime's own defaults (one thread per interpreter, one interpreter per CPU), best of 2.
+_CPUS = os.cpu_count() or 1
+QUICKSTART_BENCH = bench.Settings(model="", threads=1, interpreters=_CPUS, workers=(_CPUS,),
+                                  repeats=2)
+# The test files repeated to >= 20 MP, so the ratio to rawpy means something; in memory and
+# file to file (JPEG and 16-bit PNG, alternated with rawpy + cv2.imwrite).
+QUICKSTART_BENCH_FILES = bench.FileOptions(file_to_file=("jpg", "png"), rounds=1,
+                                           min_megapixels=20.0)
 TRAINING_SECTIONS = ("data", "model", "train", "synthetic")   # what a trained workdir fixes
 
 
@@ -59,6 +65,8 @@ class Settings:
       eval_limit: evaluate at most N images per set.
       raw_samples: a folder of real RAW files also evaluated, or None.
       benchmark: runtime benchmark settings (its model is the deployed file).
+      benchmark_files: what the benchmark runs besides the in-memory modes (file to file, the
+        megapixels its inputs are repeated to).
       train_verbose: Keras progress (1 bar, 2 a line per epoch).
     """
 
@@ -71,6 +79,7 @@ class Settings:
     eval_limit: int | None = None
     raw_samples: str | None = None
     benchmark: bench.Settings = QUICKSTART_BENCH
+    benchmark_files: bench.FileOptions = QUICKSTART_BENCH_FILES
     train_verbose: int = 2
 
 
@@ -220,15 +229,20 @@ def _bench_files(ctx: Context) -> list[str]:
 def _benchmark_done(ctx: Context) -> bool:
     report = train.read_json(ctx.path("bench", "report.json")) or {}
     return (report.get("settings") == _jsonable(dataclasses.asdict(ctx.bench_settings()))
-            and report.get("files") == [os.path.basename(p) for p in _bench_files(ctx)])
+            and report.get("options") == _jsonable(
+                dataclasses.asdict(ctx.settings.benchmark_files))
+            and report.get("source_files") == [os.path.basename(p) for p in _bench_files(ctx)])
 
 
 def _benchmark_run(ctx: Context) -> None:
     settings, paths = ctx.bench_settings(), _bench_files(ctx)
-    ctx.echo(f"  {len(paths)} test DNGs: serial, concurrent (preprocessing threads "
-             f"{', '.join(map(str, settings.workers))}) and rawpy's render, best of "
-             f"{settings.repeats}")
-    report = bench.benchmark_files(paths, settings)
+    options = ctx.settings.benchmark_files
+    ctx.echo(f"  {len(paths)} test DNGs repeated to >= {options.min_megapixels:g} MP: serial, "
+             f"concurrent and rawpy's render in memory (best of {settings.repeats}), and file "
+             f"to file ({', '.join(options.file_to_file) or 'none'}) against rawpy + "
+             "cv2.imwrite")
+    report = bench.benchmark_files(paths, settings, options=options)
+    report["source_files"] = [os.path.basename(p) for p in paths]
     bench.write_report(report, ctx.path("bench"))
     ctx.echo(bench.format_markdown(report))
 
@@ -332,9 +346,13 @@ def build_summary(ctx: Context, status: dict[str, str], timings: dict[str, Any]
                                          ctx.settings.deploy_variant)},
         "evaluation": {name: {"input": report["input"]["path"], "means": report["means"]}
                        for name, report in evaluations.items()},
-        "benchmark": {"files": len(bench_report["files"]),
+        "benchmark": {"files": len(bench_report["source_files"]),
+                      "runs_files": len(bench_report["files"]),
+                      "megapixels": bench_report["input_megapixels"],
+                      "cpu": bench_report["machine"].get("cpu_model"),
                       "threads": bench_report["settings"]["threads"],
-                      **bench_report["summary"]},
+                      **bench_report["summary"],
+                      "file_to_file": bench_report.get("file_to_file", {}).get("summary", {})},
         "steps": {step.name: {"status": status[step.name],
                               **{k: timings.get(step.name, {}).get(k)
                                  for k in ("seconds", "load_average")}}
@@ -382,12 +400,19 @@ def format_markdown(summary: dict[str, Any]) -> str:
                            for m in evaluate.METHODS if m in means)
         rows.append(("evaluation", f"{name} ({means['ours']['images']} images) PSNR / SSIM",
                      scores))
-    rows.append(("benchmark", f"MP/s on {bench_['files']} test DNGs ({bench_['threads']} "
-                 "interpreter threads)",
+    where = (f"{bench_['files']} test DNGs as {bench_['runs_files']} files, "
+             f"{_num(bench_['megapixels'], '.1f')} RAW MP, {bench_['cpu']}")
+    rows.append(("benchmark", f"in memory, MP/s ({where})",
                  f"concurrent {_num(bench_['concurrent_megapixels_per_s'])} vs rawpy render "
                  f"{_num(bench_['rawpy_megapixels_per_s'])}: "
                  f"{_num(bench_['ratio_concurrent_to_rawpy'])}x "
                  f"(serial {_num(bench_['serial_megapixels_per_s'])})"))
+    for fmt, side in bench_["file_to_file"].items():
+        rows.append(("benchmark", f"file to file {fmt}, MP/s",
+                     f"ours {_num(side['ours_megapixels_per_s'])} vs rawpy + cv2.imwrite "
+                     f"{_num(side['rawpy_megapixels_per_s'])}: {_num(side['ratio'])}x "
+                     f"({_num(side['ours_mb_per_megapixel'])} vs "
+                     f"{_num(side['rawpy_mb_per_megapixel'])} MB/MP)"))
     for name, step in summary["steps"].items():
         rows.append(("wall time", name, f"{_num(step['seconds'], '.1f', ' s')}"
                      + (" (earlier run, skipped now)" if step["status"] == "skipped" else "")))

@@ -36,7 +36,9 @@ def tiny_settings(output, raw_samples) -> quickstart.Settings:
     everything else (export variants, benchmark settings) as the real quickstart."""
     return quickstart.Settings(
         output=str(output), overrides=TINY_OVERRIDES, synthetic_limit=SYNTHETIC_LIMIT,
-        prepare_workers=PREPARE_WORKERS, raw_samples=str(raw_samples))
+        prepare_workers=PREPARE_WORKERS, raw_samples=str(raw_samples),
+        benchmark_files=dataclasses.replace(quickstart.QUICKSTART_BENCH_FILES,
+                                            file_to_file=("jpg",), min_megapixels=0.02))
 
 
 def _interrupt(*args, **kwargs):
@@ -131,6 +133,10 @@ def test_summary_has_every_section_with_finite_numbers(runs):
         assert {m["images"] for m in result["means"].values()} == {1}
         assert set(result["means"]) == {"ours", "rawpy_linear", "classic"}
     assert summary["benchmark"]["files"] == 1
+    assert summary["benchmark"]["megapixels"] >= 0.02  # the one test DNG repeated to 0.02 MP
+    assert summary["benchmark"]["runs_files"] > 1
+    assert set(summary["benchmark"]["file_to_file"]) == {"jpg"}
+    assert summary["benchmark"]["file_to_file"]["jpg"]["ratio"] > 0
     assert summary["benchmark"]["ratio_concurrent_to_rawpy"] == pytest.approx(
         summary["benchmark"]["concurrent_megapixels_per_s"]
         / summary["benchmark"]["rawpy_megapixels_per_s"])
@@ -170,6 +176,7 @@ def test_cli_runs_the_same_settings_from_its_flags_and_finds_the_folder_finished
         [sys.executable, "-m", "tools.quickstart", f"--output={runs['out']}",
          f"--raw_samples={runs['raw_samples']}", f"--synthetic_limit={SYNTHETIC_LIMIT}",
          f"--prepare_workers={PREPARE_WORKERS}", "--config=quickstart",
+         "--bench_megapixels=0.02", "--bench_formats=jpg",
          *(f"--override={item}" for item in TINY_OVERRIDES)],
         capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -8,6 +8,7 @@ prepare the synthetic set -> train the preset -> convert (its export section: fl
 table (OUTPUT/summary.md, OUTPUT/summary.json). See deepisp_tf/quickstart.py.
 """
 
+import dataclasses
 import logging
 import sys
 
@@ -25,6 +26,10 @@ config_flags.define_config_flags()
 flags.DEFINE_integer("synthetic_limit", None, "Only the first N synthetic files.")
 flags.DEFINE_integer("prepare_workers", None, "Prepare worker processes (default: CPU count).")
 flags.DEFINE_integer("eval_limit", None, "Evaluate at most N images per set.")
+flags.DEFINE_float("bench_megapixels", quickstart.QUICKSTART_BENCH_FILES.min_megapixels,
+                   "The benchmark repeats the test files to at least this many megapixels.")
+flags.DEFINE_list("bench_formats", list(quickstart.QUICKSTART_BENCH_FILES.file_to_file),
+                  "Formats the benchmark times file to file against rawpy + cv2.imwrite.")
 
 
 def settings_from_flags() -> quickstart.Settings:
@@ -35,6 +40,10 @@ def settings_from_flags() -> quickstart.Settings:
                                synthetic_limit=FLAGS.synthetic_limit,
                                prepare_workers=FLAGS.prepare_workers,
                                eval_limit=FLAGS.eval_limit, raw_samples=raw or None,
+                               benchmark_files=dataclasses.replace(
+                                   quickstart.QUICKSTART_BENCH_FILES,
+                                   min_megapixels=FLAGS.bench_megapixels,
+                                   file_to_file=tuple(FLAGS.bench_formats)),
                                train_verbose=1 if sys.stdout.isatty() else 2)
 
 

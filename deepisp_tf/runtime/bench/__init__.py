@@ -11,8 +11,8 @@ An optional memory probe renders a synthetic big mosaic in a fresh process (`mem
 
 Model mode (`models`): per-tile and per-Full-HD-frame latency of every .tflite in a folder.
 
-Reports (`report`): report.json, report.md, a plot, and copies named by machine, precision and
-runtime. Every report names the CPU model and its ISA flags (`common.machine`).
+Reports (`report`): report.json, report.md (tools.benchmark adds a plot), and copies named by
+machine, precision and runtime. Every report names the CPU model and its ISA flags (`common.machine`).
 """
 
 from __future__ import annotations
@@ -31,16 +31,16 @@ from deepisp_tf.runtime.bench.files import (list_inputs, read_files, run_pipelin
 from deepisp_tf.runtime.bench.memory import memory_probe, memory_probe_child
 from deepisp_tf.runtime.bench.models import benchmark_model, benchmark_models, list_models
 from deepisp_tf.runtime.bench.report import (MODEL_REPORT_FILES, REPORT_FILES, format_markdown,
-                                             plot, report_stem, write_report)
+                                             report_stem, write_report)
 from deepisp_tf.runtime.profiling import warm_up
 from deepisp_tf.raw.io import RawReadError, read_raw, reference_render
 
 __all__ = [
     "FULL_HD", "MODEL_REPORT_FILES", "REPORT_FILES", "Settings", "machine", "benchmark_files",
     "benchmark_model", "benchmark_models",
-    "FileOptions", "compare_files", "format_markdown", "prepare_inputs", "list_inputs", "list_models", "memory_probe",
-    "memory_probe_child", "plot", "report_stem", "run_benchmark", "run_pipeline",
-    "run_reference", "summarize", "write_report",
+    "FileOptions", "compare_files", "format_markdown", "prepare_inputs", "list_inputs",
+    "list_models", "memory_probe", "memory_probe_child", "report_stem", "run_benchmark",
+    "run_pipeline", "run_reference", "summarize", "write_report",
 ]
 
 
