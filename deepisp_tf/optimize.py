@@ -18,7 +18,8 @@ instead of tfmot's [-6, 6] defaults. These are the only QAT and pruning paths of
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import contextlib
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -194,37 +195,46 @@ def _annotate(model: keras.Model) -> keras.Model:
     return tfmot.quantization.keras.quantize_annotate_model(annotated)
 
 
-def _freeze_fixed_kernels(qat_model: keras.Model) -> int:
-    """Move the fixed layers' weights to their QAT wrappers' non-trainable weights.
+@contextlib.contextmanager
+def frozen_fixed_kernels(qat_model: keras.Model) -> Iterator[int]:
+    """Within the context, the fixed layers' kernels are not trainable weights of `qat_model`.
 
     tfmot's QuantizeWrapper lists every kernel it quantizes as trainable, whatever the inner
-    layer's `trainable` says, so QAT would learn the fixed one-hot kernels
-    (`layers.is_fixed`: the mosaic packing, the bilinear demosaic, the output depth-to-space
-    or scale) and lose, for example, the output's [0, 1] clip. tfmot has no
-    public switch for it. A reloaded QAT model lists them as trainable again.
+    layer's `trainable` says, so QAT would learn the fixed one-hot kernels (`layers.is_fixed`:
+    the mosaic packing, the bilinear demosaic, the output depth-to-space or scale) and lose,
+    for example, the output's [0, 1] clip. tfmot has no public switch for it, so the kernels
+    are moved to the wrappers' non-trainable weights, and moved back on exit: the weight order
+    of a tfmot QAT model (which `get_weights`/`set_weights` and the export's clones rely on)
+    is then that of any other.
 
-    Returns:
-      The number of weights frozen.
+    Yields:
+      The number of kernels frozen.
     """
-    frozen_count = 0
+    moved = []
     for wrapper in qat_model.layers:
         if not isinstance(wrapper, keras.layers.Wrapper) or not is_fixed(wrapper.layer):
             continue
         prefix = f"{wrapper.layer.name}/"  # the inner layer's own weights
         frozen = [w for w in wrapper._trainable_weights if w.name.startswith(prefix)]
-        wrapper._trainable_weights = [w for w in wrapper._trainable_weights
-                                      if not w.name.startswith(prefix)]
+        kept = [w for w in wrapper._trainable_weights if not w.name.startswith(prefix)]
+        moved.append((wrapper, list(wrapper._trainable_weights), list(frozen)))
+        wrapper._trainable_weights = kept
         wrapper._non_trainable_weights.extend(frozen)
-        frozen_count += len(frozen)
-    return frozen_count
+    try:
+        yield sum(len(frozen) for _, _, frozen in moved)
+    finally:
+        for wrapper, trainable, frozen in moved:
+            wrapper._trainable_weights = trainable
+            wrapper._non_trainable_weights = [w for w in wrapper._non_trainable_weights
+                                              if all(w is not f for f in frozen)]
 
 
 def quantize_aware(model: keras.Model) -> keras.Model:
-    """Return the tfmot QAT model of `model` (default 8-bit scheme), fixed kernels frozen.
+    """Return the tfmot QAT model of `model` (default 8-bit scheme, fake-quant wrappers).
 
     Built-in layers use tfmot's default 8-bit configs, `pixel_shuffle.DepthToSpace` its own
-    (`pixel_shuffle.quantize_configs`); the fixed layers (`layers.is_fixed`) keep
-    their weights through fine-tuning (`_freeze_fixed_kernels`).
+    (`pixel_shuffle.quantize_configs`). Fine-tune it inside `frozen_fixed_kernels` (as
+    `quantization_aware_train` does) so the fixed layers keep their weights.
 
     Raises:
       UnsupportedLayerError: tfmot has no quantization config for a layer (named).
@@ -237,7 +247,6 @@ def quantize_aware(model: keras.Model) -> keras.Model:
             qat_model = tfmot.quantization.keras.quantize_apply(annotated)
         except (ValueError, RuntimeError) as error:
             raise UnsupportedLayerError(f"quantization-aware training: {error}") from None
-    _freeze_fixed_kernels(qat_model)
     return qat_model
 
 
@@ -302,11 +311,15 @@ def init_activation_ranges(qat_model: keras.Model, model: keras.Model,
 
 def quantization_aware_train(model: keras.Model, dataset: tf.data.Dataset,
                              config: OptimizeConfig) -> keras.Model:
-    """Quantize `model` for QAT, start its ranges from the data, fine-tune `qat_steps` steps."""
+    """Quantize `model` for QAT, start its ranges from the data, fine-tune `qat_steps` steps.
+
+    The fixed kernels stay as built (`frozen_fixed_kernels`).
+    """
     qat_model = quantize_aware(model)
     init_activation_ranges(qat_model, model,
                            (inputs for inputs, _ in dataset.take(RANGE_BATCHES)))
-    fine_tune(qat_model, dataset, config.qat_steps, config.learning_rate)
+    with frozen_fixed_kernels(qat_model):
+        fine_tune(qat_model, dataset, config.qat_steps, config.learning_rate)
     return qat_model
 
 

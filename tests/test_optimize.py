@@ -200,19 +200,26 @@ def test_pruning_fine_tune_leaves_every_fixed_kernel_exactly_as_built(trained, p
 
 
 def test_qat_fine_tune_trains_learned_kernels_but_never_a_fixed_one(trained, train_batches):
-    qat = optimize.quantize_aware(trained)
-    before = _fixed_weights(qat)
-    assert set(before) == set(layers.FIXED_LAYER_NAMES)
-    trainable = {id(w) for w in qat.trainable_weights}
-    for name, variables in _fixed_variables(qat).items():
-        assert not any(id(w) in trainable for w in variables), name
-    stem = _kernel(qat.get_layer("quant_stem_conv"))
-    before_stem = stem.numpy().copy()
-    optimize.fine_tune(qat, train_batches, 3, 1e-2)       # a large step: everything learnable moves
-    assert np.abs(stem.numpy() - before_stem).max() > 1e-4
+    reference = optimize.quantize_aware(trained)
+    before = _fixed_weights(reference)
+    stem_before = _kernel(reference.get_layer("quant_stem_conv")).numpy().copy()
+    with optimize.frozen_fixed_kernels(reference) as frozen:
+        trainable = {id(w) for w in reference.trainable_weights}
+        assert frozen == len(layers.FIXED_LAYER_NAMES)
+        for name, variables in _fixed_variables(reference).items():
+            assert not any(id(w) in trainable for w in variables), name
+    # What export runs; a large learning rate so that everything learnable moves.
+    config = dataclasses.replace(FAST_OPTIMIZE, learning_rate=1e-2)
+    qat = optimize.quantization_aware_train(trained, train_batches, config)
+    assert np.abs(_kernel(qat.get_layer("quant_stem_conv")).numpy() - stem_before).max() > 1e-4
+    assert set(_fixed_weights(qat)) == set(layers.FIXED_LAYER_NAMES)
     for name, kernels in _fixed_weights(qat).items():
         for old, new in zip(before[name], kernels):
             np.testing.assert_array_equal(new, old, err_msg=name)
+    # The weight order is tfmot's again: a clone takes the weights by position.
+    with layers.quantize_scope():
+        clone = keras.models.clone_model(qat)
+    clone.set_weights(qat.get_weights())
 
 
 def test_quantize_aware_accepts_depth_to_space_upsampling_and_keeps_its_function(batch):
