@@ -80,6 +80,7 @@ class Item:
     path: str
     load: Callable[[], tuple[RawRecord, np.ndarray]]
     baselines: tuple[str, ...]
+    read: Callable[..., Any] = read_raw  # read_raw or `isolation.DecoderPool.load`
 
 
 class KerasRunner:
@@ -176,11 +177,11 @@ def resolve_input(path: str) -> EvalInput:
     return EvalInput(path, "zrr" if zrr else "dataset", split, files, note)
 
 
-def _raw_items(files: list[str]) -> Iterator[Item]:
+def _raw_items(files: list[str], read: Callable[..., Any] = read_raw) -> Iterator[Item]:
     for path in files:
         yield Item(os.path.basename(path), path,
-                   lambda path=path: read_raw(path, with_reference=True),
-                   ("rawpy_linear", "classic"))
+                   lambda path=path: read(path, with_reference=True),
+                   ("rawpy_linear", "classic"), read)
 
 
 def _zrr_items(shards: list[str]) -> Iterator[Item]:
@@ -200,10 +201,11 @@ def _zrr_items(shards: list[str]) -> Iterator[Item]:
         yield Item(source, source, lambda r=record, t=example["target"]: (r, t), ("classic",))
 
 
-def iter_items(eval_input: EvalInput, limit: int | None = None) -> Iterator[Item]:
-    """Yield the images of an input, at most `limit`."""
+def iter_items(eval_input: EvalInput, limit: int | None = None,
+               read: Callable[..., Any] = read_raw) -> Iterator[Item]:
+    """Yield the images of an input, at most `limit` (RAW files decoded with `read`)."""
     items = _zrr_items(eval_input.files) if eval_input.kind == "zrr" \
-        else _raw_items(eval_input.files)
+        else _raw_items(eval_input.files, read)
     for count, item in enumerate(items):
         if limit is not None and count >= limit:
             return
@@ -287,7 +289,7 @@ def write_png(path: str, rgb: np.ndarray) -> str:
 def _render_baseline(method: str, item: Item, record: RawRecord) -> np.ndarray:
     if method == "rawpy_linear":
         import rawpy  # pylint: disable=import-outside-toplevel  # like raw.io: lazy
-        return read_raw(item.path, with_reference=True, render_settings={
+        return item.read(item.path, with_reference=True, render_settings={
             "demosaic_algorithm": rawpy.DemosaicAlgorithm.LINEAR})[1]
     return classic.render(record)
 
@@ -415,7 +417,8 @@ def write_report(output: str, report: dict[str, Any]) -> None:
 
 
 def evaluate(model: str | None, input_path: str, output: str, *, tile: int | None = None,
-             overlap: int | None = None, limit: int | None = None) -> dict[str, Any]:
+             overlap: int | None = None, limit: int | None = None,
+             read: Callable[..., Any] = read_raw) -> dict[str, Any]:
     """Evaluate a model on a folder of RAW files or a prepared dataset; write the report.
 
     Args:
@@ -425,6 +428,7 @@ def evaluate(model: str | None, input_path: str, output: str, *, tile: int | Non
       tile: Keras tile side (default 256; 448 for ZRR, PyNET's whole patch).
       overlap: tile overlap (default tile / 8).
       limit: evaluate at most this many images.
+      read: `read_raw` or a stand-in with its arguments (`isolation.DecoderPool.load`).
 
     Returns:
       The report (also in output/report.json).
@@ -447,7 +451,7 @@ def evaluate(model: str | None, input_path: str, output: str, *, tile: int | Non
             f"rawpy postprocess {LINEAR_SETTINGS_NOTE}, other settings as the reference")})},
         "images": [], "means": {}, "complete": False}
     os.makedirs(os.path.join(output, "grids"), exist_ok=True)
-    for index, item in enumerate(iter_items(eval_input, limit)):
+    for index, item in enumerate(iter_items(eval_input, limit, read)):
         try:
             row = evaluate_item(item, runner, overlap, protocol,
                                 os.path.join(output, "grids", grid_name(index, item.name)))

@@ -1,5 +1,6 @@
 """Decoding in worker processes: a file that crashes or hangs the decoder loses only itself."""
 
+import json
 import os
 import random
 import subprocess
@@ -138,3 +139,21 @@ def test_mutated_raw_corpus_exits_zero_renders_clean_files_reports_every_failure
     assert written | failed == {os.path.splitext(n)[0] for n in os.listdir(raws)}
     assert not written & failed
     assert len(failed) >= 10  # truncations and garbage headers cannot all decode
+
+
+def test_evaluate_reports_a_crashing_file_as_an_error_row_and_scores_the_others(clean_dng,
+                                                                                tmp_path):
+    raws = tmp_path / "raws"
+    raws.mkdir()
+    _copy(clean_dng, raws / "a.dng")
+    _copy(clean_dng, raws / "crash.dng")
+    out = tmp_path / "eval"
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.evaluate", f"--input={raws}", f"--output={out}",
+         f"--model={models.default_model_path(precision='int8')}"], cwd=REPO,
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": REPO, isolation.FAULT_ENV: "segfault=crash"})
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads((out / "report.json").read_text())["images"]}
+    assert "decoder crashed (SIGSEGV)" in rows["crash.dng"]["error"]
+    assert rows["a.dng"]["error"] is None and rows["a.dng"]["scores"]["ours"]["psnr"] > 20
