@@ -186,9 +186,14 @@ def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_
     summary.failures.extend(refused)
     os.makedirs(output_dir, exist_ok=True)
     decoders = isolation.DecoderPool(workers, decode_timeout) if isolate else None
-    engine = Engine(runner, overlap=overlap, workers=workers, interpreters=interpreters,
-                    queue_size=queue_size, times=summary.times,
-                    decode=decoders.decode if decoders else None)
+    try:
+        engine = Engine(runner, overlap=overlap, workers=workers, interpreters=interpreters,
+                        queue_size=queue_size, times=summary.times,
+                        decode=decoders.decode if decoders else None)
+    except BaseException:
+        if decoders is not None:
+            decoders.close()
+        raise
     todo = list(targets)
     manifest = None
     if resume_outputs:

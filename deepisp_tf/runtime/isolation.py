@@ -1,11 +1,13 @@
 """Decode RAW files in worker processes: a file that crashes or hangs LibRaw loses only itself.
 
-`DecoderPool(workers, timeout)` keeps `workers` spawned processes (started on first use; each
-with OMP_NUM_THREADS=1 set before rawpy loads, so LibRaw does not spread over the cores the
-interpreters use). `decode(path)` (the engine's decode step) and `load(path, with_reference)`
-(tools.evaluate) send the path to an idle worker, which runs `raw.io.read_raw` and sends the
-record back through a pipe (pickled: the mosaic is one contiguous array). Thread-safe: each call
-holds one worker. A worker that dies (e.g. SIGSEGV in LibRaw) or passes the per-file time limit
+`DecoderPool(workers, timeout)` keeps `workers` processes, started with the pool so their
+imports overlap opening the model (`python -c` children: the caller's `__main__` is not
+re-imported; OMP_NUM_THREADS=1 in their environment before rawpy loads, so LibRaw does not spread
+over the cores the interpreters use). `decode(path)` (the engine's decode step) and
+`load(path, with_reference)` (tools.evaluate) send the path to an idle worker, which runs
+`raw.io.read_raw` and returns the record over a socket, its arrays handed over in files of
+/dev/shm (RAM): +3 ms/MP on a 24 MP DNG, where pickling them through the socket cost 12-25 ms/MP
+on the same host (docs/python_api.md). Thread-safe: each call holds one worker. A worker that dies (e.g. SIGSEGV in LibRaw) or passes the per-file time limit
 is replaced and the file raises `RawReadError` with the reason ("decoder crashed (SIGSEGV)",
 "decoder timed out after 120 s"); the other files go on.
 
@@ -175,10 +177,17 @@ class _Worker:
             env=_child_environment())
         theirs.close()
         self.connection = connection.Connection(ours.detach())
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Wait for the worker's imports (once; not counted in a file's time limit)."""
+        if self.ready:
+            return
         if not self.connection.poll(START_TIMEOUT_SECONDS) or self._recv() != _READY:
             self.kill()
             raise RuntimeError(f"a decoder process did not start "
                                f"({exit_reason(self.process.poll())})")
+        self.ready = True
 
     def _recv(self) -> Any:
         try:
@@ -188,8 +197,9 @@ class _Worker:
 
     def request(self, path: str, with_reference: bool, settings: dict[str, Any] | None,
                 timeout: float) -> Any:
-        """Decode one file; return read_raw's value, raise RawReadError (self.dead when the
-        process was lost)."""
+        """Decode one file; return read_raw's value, raise RawReadError (the process is gone
+        afterwards when it crashed or timed out)."""
+        self.wait_ready()
         try:
             self.connection.send((path, with_reference, settings))
         except (BrokenPipeError, OSError):
@@ -241,9 +251,13 @@ class DecoderPool:
       workers: processes (at most; started when first needed).
       timeout: seconds one file may take.
       restarts: workers replaced after a crash or a timeout.
+
+    Args of the constructor: workers, timeout, and `start`: spawn the processes now (False:
+    on first use).
     """
 
-    def __init__(self, workers: int = 2, timeout: float = DEFAULT_TIMEOUT_SECONDS):
+    def __init__(self, workers: int = 2, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                 start: bool = True):
         if workers < 1:
             raise ValueError(f"decoder workers must be >= 1, got {workers}")
         if not timeout > 0:
@@ -253,8 +267,8 @@ class DecoderPool:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
-        for _ in range(workers):
-            self._slots.put(None)
+        for _ in range(workers):  # started now: their imports overlap opening the model
+            self._slots.put(self._start() if start else None)
 
     def load(self, path: str | os.PathLike, with_reference: bool = False,
              render_settings: dict[str, Any] | None = None
