@@ -8,8 +8,9 @@ over the cores the interpreters use). `decode(path)` (the engine's decode step) 
 `raw.io.read_raw` and returns the record over a socket, its arrays handed over in files of
 /dev/shm (RAM): +3 ms/MP on a 24 MP DNG, where pickling them through the socket cost 12-25 ms/MP
 on the same host (docs/python_api.md). Thread-safe: each call holds one worker. A worker that
-dies (e.g. SIGSEGV in LibRaw) or passes the per-file time limit is replaced and the file raises `RawReadError` with the reason ("decoder crashed (SIGSEGV)",
-"decoder timed out after 120 s"); the other files go on.
+dies (e.g. SIGSEGV in LibRaw) or passes the per-file time limit is replaced and the file
+raises `RawReadError` with the reason ("decoder crashed (SIGSEGV)", "decoder timed out after
+120 s"); the other files go on.
 
 Tests inject faults through $DEEPISP_DECODER_FAULT ("segfault=NAME,hang=NAME": a worker
 decoding a file whose name contains NAME kills itself with SIGSEGV, or sleeps): only the
