@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from multiprocessing import connection
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
