@@ -5,7 +5,10 @@ output is DIR/<stem>.<fmt>, written atomically; an output that would replace an 
 another input's output is refused for that file. A file that fails is reported with its reason
 and the batch goes on. Encoding and writing run in `writers` threads (OpenCV's and tifffile's
 encoders release the GIL) while the engine's threads decode and render the next files; at most
-`writers + 1` finished images wait to be written, so memory stays bounded.
+`writers + 1` finished images wait to be written, so memory stays bounded. With
+`resume_outputs` the outputs DIR/.deepisp_outputs.json records as made by the same model and
+settings are skipped (`resume`); with `isolate` decoding runs in worker processes with a time
+limit per file (`isolation`).
 """
 
 from __future__ import annotations
