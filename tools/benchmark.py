@@ -56,6 +56,8 @@ flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default til
 flags.DEFINE_float("memory_megapixels", 0, "Also measure the peak RSS of one synthetic frame "
                    "of this many megapixels in a fresh process (0: skip).")
 flags.DEFINE_integer("repeats", 1, "File mode: run every mode N times, keep the fastest.")
+flags.DEFINE_bool("isolate", True, "File mode: decode in worker processes, as tools.infer does.")
+flags.DEFINE_float("decode_timeout", 120.0, "Seconds one file's decoding may take (--isolate).")
 flags.DEFINE_integer("runs", 20, "Model mode: timed tile runs per model.")
 flags.DEFINE_integer("frame_runs", 3, "Model mode: timed Full-HD frames per model.")
 flags.mark_flag_as_required("output")
@@ -71,7 +73,8 @@ def main(argv):
         delegate=FLAGS.delegate,
         delegate_fallback=FLAGS.delegate_fallback, threads=threads,
         workers=tuple(int(w) for w in FLAGS.workers), interpreters=interpreters,
-        overlap=FLAGS.overlap, repeats=FLAGS.repeats)
+        overlap=FLAGS.overlap, repeats=FLAGS.repeats, isolate=FLAGS.isolate,
+        decode_timeout=FLAGS.decode_timeout)
     options = bench.FileOptions(
         in_memory=FLAGS.in_memory, file_to_file=tuple(FLAGS.file_to_file), rounds=FLAGS.rounds,
         writers=FLAGS.writers, png_mode=FLAGS.png_mode, min_megapixels=FLAGS.min_megapixels,

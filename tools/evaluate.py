@@ -16,7 +16,8 @@ import sys
 from absl import app, flags
 
 from deepisp_tf import evaluation
-from deepisp_tf.runtime import models, precision
+from deepisp_tf.raw.io import read_raw
+from deepisp_tf.runtime import isolation, models, precision
 from deepisp_tf.runtime.pipeline import default_overlap
 
 FLAGS = flags.FLAGS
@@ -31,18 +32,27 @@ flags.DEFINE_integer("overlap", None, "Tile overlap, even (default: the runtime'
                      f"rounded down to even, at least 2: {default_overlap(256)} for 256-pixel "
                      "tiles).")
 flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")
+flags.DEFINE_bool("isolate", True, "Decode in a worker process: a file that crashes or hangs "
+                  "the decoder fails alone.")
+flags.DEFINE_float("decode_timeout", isolation.DEFAULT_TIMEOUT_SECONDS,
+                   "Seconds one file's decoding may take (with --isolate).")
 flags.mark_flags_as_required(["input", "output"])
 
 
 def main(argv):
     del argv
     logging.getLogger("deepisp_tf").setLevel(logging.INFO)
+    decoders = isolation.DecoderPool(1, FLAGS.decode_timeout) if FLAGS.isolate else None
     try:
         model = FLAGS.model or models.default_model_path(precision=FLAGS.precision)
         report = evaluation.evaluate(model, FLAGS.input, FLAGS.output, tile=FLAGS.tile,
-                                     overlap=FLAGS.overlap, limit=FLAGS.limit)
+                                     overlap=FLAGS.overlap, limit=FLAGS.limit,
+                                     read=decoders.load if decoders else read_raw)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"evaluate: {error}")
+    finally:
+        if decoders is not None:
+            decoders.close()
     print(evaluation.format_markdown(report))
     print(f"report: {FLAGS.output}/report.md")
 

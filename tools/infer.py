@@ -8,6 +8,10 @@ Without --model the default model shipped in the package is used, in the precisi
 --precision names (auto: the fastest on this machine among those that keep quality, measured
 once and cached in ~/.cache/deepisp_tf or $DEEPISP_CACHE_DIR). Writes DIR/<stem>.<format>;
 a file that fails is reported and the batch goes on; exits non-zero when every file failed.
+Decoding runs in worker processes (--isolate) with a time limit per file, so a file that
+crashes or hangs LibRaw fails alone. Running the same command again skips the outputs already
+made by the same model and settings (recorded in OUTPUT/.deepisp_outputs.json); --overwrite
+renders everything.
 """
 
 import logging
@@ -17,7 +21,7 @@ import sys
 from absl import app, flags
 
 from deepisp_tf import runtime
-from deepisp_tf.runtime import gpu, output, precision
+from deepisp_tf.runtime import gpu, isolation, output, precision
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .tflite of the model contract (default: the shipped one).")
@@ -42,6 +46,13 @@ flags.DEFINE_integer("interpreters", None, "Interpreters running tiles in parall
 flags.DEFINE_integer("workers", 2, "Preprocessing threads (decode, normalize, tile).")
 flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 16).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("resume", True, "Skip outputs OUTPUT/.deepisp_outputs.json records as made "
+                  "by the same model and settings (a rerun redoes nothing).")
+flags.DEFINE_bool("overwrite", False, "Render every file, even outputs already made.")
+flags.DEFINE_bool("isolate", True, "Decode in worker processes: a file that crashes or hangs "
+                  "the decoder fails alone.")
+flags.DEFINE_float("decode_timeout", isolation.DEFAULT_TIMEOUT_SECONDS,
+                   "Seconds one file's decoding may take (with --isolate).")
 flags.mark_flag_as_required("output")
 
 
@@ -62,7 +73,10 @@ def main(argv):
         summary = runtime.infer_files(argv[1:], runner, FLAGS.output, fmt=FLAGS.format,
                                       workers=FLAGS.workers, interpreters=interpreters,
                                       overlap=FLAGS.overlap, writers=FLAGS.writers,
-                                      png_mode=FLAGS.png_mode, progress=FLAGS.progress)
+                                      png_mode=FLAGS.png_mode, progress=FLAGS.progress,
+                                      resume_outputs=FLAGS.resume, overwrite=FLAGS.overwrite,
+                                      isolate=FLAGS.isolate,
+                                      decode_timeout=FLAGS.decode_timeout)
     except ValueError as error:  # bad --overlap, --workers, --interpreters or --writers
         sys.exit(f"infer: {error}")
     print(runtime.format_summary(summary))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -45,6 +45,7 @@ class Item:
     path: str
     load: Callable[[], tuple[RawRecord, np.ndarray]]
     baselines: tuple[str, ...]
+    read: Callable[..., Any] = read_raw  # read_raw or `isolation.DecoderPool.load`
 
 
 def resolve_input(path: str) -> EvalInput:
@@ -71,11 +72,11 @@ def resolve_input(path: str) -> EvalInput:
     return EvalInput(path, "zrr" if zrr else "dataset", split, files, note)
 
 
-def _raw_items(files: list[str]) -> Iterator[Item]:
+def _raw_items(files: list[str], read: Callable[..., Any] = read_raw) -> Iterator[Item]:
     for path in files:
         yield Item(os.path.basename(path), path,
-                   lambda path=path: read_raw(path, with_reference=True),
-                   ("rawpy_linear", "classic"))
+                   lambda path=path: read(path, with_reference=True),
+                   ("rawpy_linear", "classic"), read)
 
 
 def _zrr_items(shards: list[str]) -> Iterator[Item]:
@@ -92,10 +93,11 @@ def _zrr_items(shards: list[str]) -> Iterator[Item]:
         yield Item(source, source, lambda r=record, t=example["target"]: (r, t), ("classic",))
 
 
-def iter_items(eval_input: EvalInput, limit: int | None = None) -> Iterator[Item]:
+def iter_items(eval_input: EvalInput, limit: int | None = None,
+               read: Callable[..., Any] = read_raw) -> Iterator[Item]:
     """Yield the images of an input, at most `limit`."""
     items = _zrr_items(eval_input.files) if eval_input.kind == "zrr" \
-        else _raw_items(eval_input.files)
+        else _raw_items(eval_input.files, read)
     for count, item in enumerate(items):
         if limit is not None and count >= limit:
             return

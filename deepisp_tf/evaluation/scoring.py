@@ -29,7 +29,7 @@ ZRR_TILE = 448  # PyNET's whole patch
 
 def _render_baseline(method: str, item: Item, record: RawRecord) -> np.ndarray:
     if method == "rawpy_linear":
-        return read_raw(item.path, with_reference=True, render_settings={
+        return item.read(item.path, with_reference=True, render_settings={
             "demosaic_algorithm": rawpy.DemosaicAlgorithm.LINEAR})[1]
     return classic.render(record)
 
@@ -86,7 +86,8 @@ def _pair(score: dict[str, float]) -> str:
 
 
 def evaluate(model: str | None, input_path: str, output: str, *, tile: int | None = None,
-             overlap: int | None = None, limit: int | None = None) -> dict[str, Any]:
+             overlap: int | None = None, limit: int | None = None,
+             read: Callable[..., Any] = read_raw) -> dict[str, Any]:
     """Evaluate a model on a folder of RAW files or a prepared dataset; write the report.
 
     Args:
@@ -97,6 +98,7 @@ def evaluate(model: str | None, input_path: str, output: str, *, tile: int | Non
       overlap: tile overlap (default: the runtime's, `default_overlap`: tile / 16 rounded
         down to even, at least 2; 16 for 256-pixel tiles).
       limit: evaluate at most this many images.
+      read: `read_raw` or a stand-in with its arguments (`isolation.DecoderPool.load`).
 
     Returns:
       The report (also in output/report.json, which adds its tables under "tables").
@@ -119,7 +121,7 @@ def evaluate(model: str | None, input_path: str, output: str, *, tile: int | Non
             f"rawpy postprocess {LINEAR_SETTINGS_NOTE}, other settings as the reference")})},
         "images": [], "means": {}, "complete": False}
     os.makedirs(os.path.join(output, "grids"), exist_ok=True)
-    for index, item in enumerate(iter_items(eval_input, limit)):
+    for index, item in enumerate(iter_items(eval_input, limit, read)):
         try:
             row = evaluate_item(item, runner, overlap, protocol,
                                 os.path.join(output, "grids", grids.grid_name(index, item.name)))

@@ -5,13 +5,17 @@ output is DIR/<stem>.<fmt>, written atomically; an output that would replace an 
 another input's output is refused for that file. A file that fails is reported with its reason
 and the batch goes on. Encoding and writing run in `writers` threads (OpenCV's and tifffile's
 encoders release the GIL) while the engine's threads decode and render the next files; at most
-`writers + 1` finished images wait to be written, so memory stays bounded.
+`writers + 1` finished images wait to be written, so memory stays bounded. With
+`resume_outputs` the outputs DIR/.deepisp_outputs.json records as made by the same model and
+settings are skipped (`resume`); with `isolate` decoding runs in worker processes with a time
+limit per file (`isolation`).
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import os
 import time
@@ -20,7 +24,7 @@ from typing import Any, Sequence
 from deepisp_tf import atomic
 from deepisp_tf.raw.files import RawFolderError, list_raw_files
 from deepisp_tf.raw.io import RawReadError
-from deepisp_tf.runtime import output
+from deepisp_tf.runtime import isolation, output, resume
 from deepisp_tf.runtime.engine import Engine
 from deepisp_tf.runtime.pipeline import TileRunner
 from deepisp_tf.runtime.profiling import StageTimes
@@ -42,6 +46,7 @@ class BatchSummary:
 
     Attributes:
       outputs: images written.
+      skipped: outputs already made by the same model and settings (not rendered again).
       failures: files that failed, with the reason.
       megapixels: RAW megapixels rendered.
       output_megapixels: megapixels of the images written.
@@ -51,6 +56,7 @@ class BatchSummary:
     """
 
     outputs: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
     failures: list[Failure] = dataclasses.field(default_factory=list)
     megapixels: float = 0.0
     output_megapixels: float = 0.0
@@ -60,11 +66,11 @@ class BatchSummary:
 
     @property
     def files(self) -> int:
-        return len(self.outputs) + len(self.failures)
+        return len(self.outputs) + len(self.skipped) + len(self.failures)
 
     @property
     def all_failed(self) -> bool:
-        return not self.outputs
+        return not self.outputs and not self.skipped
 
 
 def collect_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[str], list[Failure]]:
@@ -144,7 +150,9 @@ def _encode_and_write(path: str, image: Any, fmt: str, png_mode: str,
 def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_dir: str, *,
                 fmt: str = "png", workers: int = 2, interpreters: int = 1,
                 overlap: int | None = None, queue_size: int = 16, writers: int = 2,
-                png_mode: str = output.DEFAULT_PNG_MODE, progress: bool = True) -> BatchSummary:
+                png_mode: str = output.DEFAULT_PNG_MODE, progress: bool = True,
+                resume_outputs: bool = False, overwrite: bool = False, isolate: bool = False,
+                decode_timeout: float = isolation.DEFAULT_TIMEOUT_SECONDS) -> BatchSummary:
     """Render RAW files with a model and write DIR/<stem>.<ext> for each.
 
     Args:
@@ -160,6 +168,12 @@ def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_
       writers: encoding + writing threads (>= 1).
       png_mode: `output.PNG_MODES` key.
       progress: show a tqdm progress bar.
+      resume_outputs: skip outputs DIR/.deepisp_outputs.json records as made by this model
+        and these settings (`resume`), and record every output written.
+      overwrite: with resume_outputs, render every file anyway.
+      isolate: decode in `workers` worker processes (`isolation`): a file that crashes or
+        hangs the decoder fails alone.
+      decode_timeout: seconds one file's decoding may take when isolated.
 
     Returns:
       The BatchSummary (outputs, failures with reasons, megapixels, bytes, seconds).
@@ -174,25 +188,42 @@ def infer_files(inputs: Sequence[str | os.PathLike], runner: TileRunner, output_
     targets, refused = plan_outputs(paths, output_dir, fmt)
     summary.failures.extend(refused)
     os.makedirs(output_dir, exist_ok=True)
-    engine = Engine(runner, overlap=overlap, workers=workers, interpreters=interpreters,
-                    queue_size=queue_size, times=summary.times)
+    decoders = isolation.DecoderPool(workers, decode_timeout) if isolate else None
+    try:
+        engine = Engine(runner, overlap=overlap, workers=workers, interpreters=interpreters,
+                        queue_size=queue_size, times=summary.times,
+                        decode=decoders.decode if decoders else None)
+    except BaseException:
+        if decoders is not None:
+            decoders.close()
+        raise
     todo = list(targets)
+    manifest = None
+    if resume_outputs:
+        manifest = resume.Manifest(output_dir, resume.render_settings(
+            runner, engine.overlap, fmt, png_mode))
+        resume.remove_stale_temporaries(output_dir, targets.values())
+        todo, summary.skipped = manifest.split(targets, overwrite)
     pending: collections.deque = collections.deque()
 
     def collect(bar: Any) -> None:
         path, megapixels, future = pending.popleft()
         try:
-            summary.bytes += future.result()
+            size = future.result()
+            summary.bytes += size
         except (OSError, ValueError) as error:
             summary.failures.append(Failure(path, f"cannot write {targets[path]}: {error}"))
             bar.write(f"failed: {path}: cannot write: {error}")
             return
         summary.outputs.append(targets[path])
+        if manifest is not None:
+            manifest.record(targets[path], path, size)
         summary.megapixels += megapixels[0]
         summary.output_megapixels += megapixels[1]
         bar.set_postfix_str(f"{summary.megapixels:.1f} MP")
 
     with _progress(len(todo), progress) as bar, \
+            (decoders or contextlib.nullcontext()), \
             concurrent.futures.ThreadPoolExecutor(writers, "deepisp-writer") as pool:
         for result in engine.run(todo):
             bar.update(1)
@@ -223,7 +254,8 @@ def _reason(error: Exception | None) -> str:
 def format_summary(summary: BatchSummary) -> str:
     """Return the end-of-run summary: files, megapixels, seconds, failures with reasons."""
     rate = summary.megapixels / summary.seconds if summary.seconds else 0.0
-    lines = [f"files: {summary.files} ({len(summary.outputs)} written, "
+    skipped = f"{len(summary.skipped)} already made, " if summary.skipped else ""
+    lines = [f"files: {summary.files} ({len(summary.outputs)} written, {skipped}"
              f"{len(summary.failures)} failed)",
              f"megapixels: {summary.megapixels:.1f} RAW, {summary.output_megapixels:.1f} "
              f"written ({summary.bytes / 1e6:.1f} MB)",

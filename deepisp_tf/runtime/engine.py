@@ -27,11 +27,11 @@ import os
 import queue
 import threading
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from deepisp_tf.raw.io import read_raw
+from deepisp_tf.raw.io import RawRecord, read_raw
 from deepisp_tf.runtime import pipeline, tiling
 from deepisp_tf.runtime.profiling import StageTimes, warm_up
 
@@ -132,7 +132,8 @@ class Engine:
 
     def __init__(self, runner: pipeline.TileRunner, *, overlap: int | None = None,
                  workers: int = 2, interpreters: int = 1, queue_size: int = 16,
-                 serial: bool = False, times: StageTimes | None = None):
+                 serial: bool = False, times: StageTimes | None = None,
+                 decode: Callable[[str], RawRecord] | None = None):
         """Set up a run.
 
         Args:
@@ -144,6 +145,8 @@ class Engine:
           queue_size: bounded tile queue length (>= 1).
           serial: run everything in the calling thread.
           times: accumulator of the time per stage.
+          decode: path -> RawRecord, thread-safe (default `read_raw`; `isolation.DecoderPool`
+            decodes in worker processes).
         """
         if workers < 1 or queue_size < 1 or interpreters < 1:
             raise ValueError(f"workers, interpreters and queue_size must be >= 1, got "
@@ -159,12 +162,13 @@ class Engine:
         self.workers, self.queue_size, self.serial = workers, queue_size, serial
         self.interpreters = interpreters
         self.times = times
+        self._decode = decode or read_raw
         replicas = 0 if serial else interpreters - 1
         self._runners = [runner] + [self._replica() for _ in range(replicas)]
 
     def _plan(self, path: str) -> pipeline.ImagePlan:
         start = time.perf_counter()
-        record = read_raw(path)
+        record = self._decode(path)
         if self.times is not None:
             self.times.add("decode", time.perf_counter() - start)
         return pipeline.plan_record(record, self.tile, self.overlap, self.quantization[0])

@@ -17,13 +17,14 @@ machine, precision and runtime. Every report names the CPU model and its ISA fla
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
 from typing import Any, Sequence
 
 from deepisp_tf.config import REFERENCE_RENDER_SETTINGS
-from deepisp_tf.runtime import frames
+from deepisp_tf.runtime import frames, isolation
 from deepisp_tf.runtime.bench import encoders, file_to_file
 from deepisp_tf.runtime.bench.common import FULL_HD, Settings, describe_choice, machine
 from deepisp_tf.runtime.bench.files import (list_inputs, read_files, run_pipeline,
@@ -132,7 +133,7 @@ def benchmark_files(paths: Sequence[str], settings: Settings, memory_megapixels:
                 runner, inputs, formats=options.file_to_file, rounds=options.rounds,
                 workers=max(settings.workers), interpreters=settings.interpreters,
                 writers=options.writers, png_mode=options.png_mode, overlap=settings.overlap,
-                workdir=folder)
+                workdir=folder, isolate=settings.isolate)
         if options.encoders:
             largest = max(dict.fromkeys(inputs), key=_megapixels)
             report["encoders"] = {"file": os.path.basename(largest),
@@ -144,18 +145,24 @@ def benchmark_files(paths: Sequence[str], settings: Settings, memory_megapixels:
 
 def _in_memory(runner: Any, paths: Sequence[str], settings: Settings) -> list[dict[str, Any]]:
     best: dict[tuple[str, int], dict[str, Any]] = {}
-    for _ in range(settings.repeats):  # modes interleaved, so drifting load hits them alike
-        runs = [run_pipeline(runner, paths, serial=True, overlap=settings.overlap)]
-        for workers in settings.workers:
-            runs.append(run_pipeline(runner, paths, serial=False, workers=workers,
-                                     interpreters=settings.interpreters,
-                                     overlap=settings.overlap, queue_size=settings.queue_size))
-        for workers in settings.workers:
-            runs.append(run_reference(paths, workers))
-        for run in runs:
-            key = (run["mode"], run["workers"])
-            if key not in best or run["megapixels_per_s"] > best[key]["megapixels_per_s"]:
-                best[key] = run
+    decoders = (isolation.DecoderPool(max(settings.workers), settings.decode_timeout)
+                if settings.isolate else None)
+    decode = decoders.decode if decoders else None
+    with decoders or contextlib.nullcontext():
+        for _ in range(settings.repeats):  # modes interleaved: drifting load hits them alike
+            runs = [run_pipeline(runner, paths, serial=True, overlap=settings.overlap,
+                                 decode=decode)]
+            for workers in settings.workers:
+                runs.append(run_pipeline(runner, paths, serial=False, workers=workers,
+                                         interpreters=settings.interpreters,
+                                         overlap=settings.overlap,
+                                         queue_size=settings.queue_size, decode=decode))
+            for workers in settings.workers:
+                runs.append(run_reference(paths, workers))
+            for run in runs:
+                key = (run["mode"], run["workers"])
+                if key not in best or run["megapixels_per_s"] > best[key]["megapixels_per_s"]:
+                    best[key] = run
     return list(best.values())
 
 

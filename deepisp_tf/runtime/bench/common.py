@@ -32,6 +32,8 @@ class Settings:
       tile: tile side the model is resized to (None: the model's own).
       queue_size: tiles buffered between preprocessing and the interpreter.
       repeats: file mode runs every mode this many times and keeps each one's fastest run.
+      isolate: decode in worker processes (`isolation.DecoderPool`), as tools.infer does.
+      decode_timeout: seconds one file's decoding may take when isolated.
     """
 
     model: str = ""
@@ -45,6 +47,8 @@ class Settings:
     tile: int | None = None
     queue_size: int = 16
     repeats: int = 1
+    isolate: bool = False
+    decode_timeout: float = 120.0
 
     def model_path(self) -> str:
         """Return the .tflite to run: `model`, else the shipped one at `precision`."""

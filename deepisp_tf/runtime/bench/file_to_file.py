@@ -67,12 +67,13 @@ def run_rawpy(paths: Sequence[str], output_dir: str, fmt: str,
 def run_ours(runner: Runner, paths: Sequence[str], output_dir: str, fmt: str, *,
              workers: int = 2, interpreters: int = 1, writers: int = 2,
              png_mode: str = output.DEFAULT_PNG_MODE,
-             overlap: int | None = None) -> dict[str, Any]:
+             overlap: int | None = None, isolate: bool = False) -> dict[str, Any]:
     """Render and write `paths` with `batch.infer_files`; return the run."""
     with measure() as measurement:
         summary = batch.infer_files(paths, runner, output_dir, fmt=fmt, workers=workers,
                                     interpreters=interpreters, writers=writers,
-                                    png_mode=png_mode, overlap=overlap, progress=False)
+                                    png_mode=png_mode, overlap=overlap, progress=False,
+                                    isolate=isolate)
     totals = summary.times.totals()
     stages = {stage: 1000 * total / max(len(summary.outputs), 1)
               for stage, total in totals.items()}
@@ -95,7 +96,7 @@ def _run(mode: str, fmt: str, threads: int, images: int, megapixels: float, size
 def compare(runner: Runner, paths: Sequence[str], *, formats: Sequence[str] = FORMATS,
             rounds: int = 2, workers: int = 2, interpreters: int = 1, writers: int = 2,
             png_mode: str = output.DEFAULT_PNG_MODE, overlap: int | None = None,
-            workdir: str | None = None) -> dict[str, Any]:
+            workdir: str | None = None, isolate: bool = False) -> dict[str, Any]:
     """Time ours against rawpy file to file, alternated `rounds` times per format.
 
     Returns:
@@ -110,7 +111,7 @@ def compare(runner: Runner, paths: Sequence[str], *, formats: Sequence[str] = FO
                 rawpy_dir = os.path.join(folder, f"rawpy_{fmt}_{round_index}")
                 runs.append({"round": round_index, **run_ours(
                     runner, paths, ours_dir, fmt, workers=workers, interpreters=interpreters,
-                    writers=writers, png_mode=png_mode, overlap=overlap)})
+                    writers=writers, png_mode=png_mode, overlap=overlap, isolate=isolate)})
                 shutil.rmtree(ours_dir, ignore_errors=True)
                 runs.append({"round": round_index, **run_rawpy(paths, rawpy_dir, fmt)})
                 shutil.rmtree(rawpy_dir, ignore_errors=True)

@@ -60,11 +60,11 @@ def _mode_report(mode: str, workers: int, results: list[Any], measurement: Any,
 
 def run_pipeline(runner: Runner, paths: Sequence[str], *, serial: bool, workers: int = 1,
                  interpreters: int = 1, overlap: int | None = None,
-                 queue_size: int = 16) -> dict[str, Any]:
+                 queue_size: int = 16, decode: Any = None) -> dict[str, Any]:
     """Render `paths` with the model, serially or concurrently; return the mode's report."""
     times = StageTimes()
     engine = Engine(runner, overlap=overlap, workers=workers, interpreters=interpreters,
-                    queue_size=queue_size, serial=serial, times=times)
+                    queue_size=queue_size, serial=serial, times=times, decode=decode)
     results, failures = [], []
     with measure() as measurement:
         for result in engine.run(paths):
