@@ -11,6 +11,7 @@ import pytest
 
 import tflite_fixtures
 from conftest import REPO
+from deepisp_tf import plots
 from deepisp_tf.runtime import bench
 from deepisp_tf.raw import dng
 from deepisp_tf.raw.io import read_raw
@@ -79,7 +80,8 @@ def test_file_benchmark_report_has_every_section(models, raw_dir, tmp_path):
     for heading in ("## Summary", "## Throughput and latency", "## Time per stage",
                     "## Memory", "speed-up concurrent / serial", "ratio concurrent / rawpy"):
         assert heading in markdown
-    assert cv2.imread(paths[2]).shape[2] == 3
+    plot = plots.plot_benchmark(report, str(tmp_path / "report"))
+    assert os.path.basename(plot) == "throughput.png" and cv2.imread(plot).shape[2] == 3
 
 
 def test_bad_file_is_listed_in_every_mode_without_stopping(models, raw_dir, tmp_path):
