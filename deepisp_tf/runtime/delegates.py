@@ -2,7 +2,8 @@
 
 Delegates (`delegate=`):
   xnnpack        LiteRT's default CPU path (XNNPACK applied by the builtin op resolver).
-  none           reference kernels (op resolver BUILTIN_REF, no default delegate): slow, exact.
+  none           LiteRT's builtin kernels without XNNPACK (BUILTIN_WITHOUT_DEFAULT_DELEGATES;
+                 the reference resolver lacks int8 DEPTH_TO_SPACE v2, which the model uses).
   gpu            LiteRT's GPU accelerator (`runtime.gpu.open_runner`, CompiledModel API); a
                  Runner given `gpu` directly loads the OpenGL/OpenCL delegate library.
   nnapi          Android NNAPI: not loadable from Python on this platform (see DelegateError).
@@ -101,7 +102,8 @@ def open_interpreter(model: str, kind: str, library: str | None, threads: int | 
                      options: dict[str, Any] | None) -> Interpreter:
     """Create and allocate an interpreter for one delegate kind (DelegateError if it fails)."""
     if kind in CPU_DELEGATES:
-        resolver = OpResolverType.AUTO if kind == "xnnpack" else OpResolverType.BUILTIN_REF
+        resolver = (OpResolverType.AUTO if kind == "xnnpack"
+                    else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         interpreter = Interpreter(model_path=model, num_threads=threads,
                                   experimental_op_resolver_type=resolver)
     else:

@@ -48,11 +48,12 @@ GPU_HINT = ("no usable GPU (WebGPU over Vulkan); without one, install a software
 def _signature_details(path: str) -> tuple[str, dict[str, Any], dict[str, Any], list[str]]:
     """Return (signature key, {input name: detail}, {output name: detail}, op names) of a model.
 
-    Read with a CPU interpreter (reference kernels, nothing delegated): `CompiledModel` does not
+    Read with a CPU interpreter (builtin kernels, nothing delegated): `CompiledModel` does not
     expose the tensors' quantization parameters.
     """
     interpreter = Interpreter(model_path=path,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+                              experimental_op_resolver_type=(
+                                  OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
     signatures = interpreter.get_signature_list()
     if not signatures:
         raise ValueError(f"{path}: the model has no signature (convert it with "
