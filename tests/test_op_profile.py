@@ -2,9 +2,14 @@
 cut out as a working single-op model that computes what the op computes in the whole model,
 the profile lists every node and names the CPU, and the tool prints the report."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tflite_fixtures
+from conftest import REPO
 from ai_edge_litert.interpreter import Interpreter
 
 from deepisp_tf.runtime import op_profile
@@ -89,10 +94,14 @@ def test_bad_arguments_raise_value_error_naming_the_problem(models, tmp_path):
 
 
 def test_profile_ops_tool_prints_cpu_ratios_and_op_tables(models, tmp_path, capsys):
-    from tools import profile_ops
-
-    text = profile_ops.report([models["float32"], models["int8"]], [1], runs=2, rounds=1,
-                              top=3, per_op=True, statistic="min")
+    # A subprocess: the tool's absl flags must not meet other tools' flags in one process.
+    completed = subprocess.run(
+        [sys.executable, "-m", "tools.profile_ops", f"--model={models['float32']}",
+         f"--model={models['int8']}", "--threads=1", "--runs=2", "--rounds=1", "--top=3",
+         "--statistic=min"], cwd=REPO, capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": REPO})
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    text = completed.stdout[completed.stdout.index("CPU: "):]
     assert text.startswith("CPU: ") and "## 1 thread(s)" in text and "min of 2" in text
     assert "| TRANSPOSE_CONV |" in text and "1.00x" in text
     assert "op types side by side" in text and "| whole model |" in text
