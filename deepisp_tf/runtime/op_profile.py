@@ -30,6 +30,8 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
+from deepisp_tf.runtime import inspection
+
 # ISA flags that select XNNPACK's kernels (x86: /proc/cpuinfo "flags", ARM: "Features").
 ISA_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw",
              "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16",
@@ -231,24 +233,10 @@ def delegation(interpreter: Interpreter) -> tuple[int, tuple[str, ...]]:
 
     A node is delegated when it lies between a DELEGATE node's inputs and outputs.
     """
+    ops = inspection.list_ops(interpreter)
     details = interpreter._get_ops_details()  # pylint: disable=protected-access
-    producer = {int(t): d["index"] for d in details if d["op_name"] != "DELEGATE"
-                for t in d["outputs"]}
-    delegated: set[int] = set()
-    delegates = [d for d in details if d["op_name"] == "DELEGATE"]
-    for node in delegates:
-        boundary = {int(t) for t in node["inputs"]}
-        stack = [int(t) for t in node["outputs"]]
-        while stack:
-            index = producer.get(stack.pop())
-            if index is None or index in delegated:
-                continue
-            delegated.add(index)
-            stack.extend(int(t) for t in details[index]["inputs"]
-                         if t >= 0 and int(t) not in boundary)
-    undelegated = sorted({d["op_name"] for d in details
-                          if d["op_name"] != "DELEGATE" and d["index"] not in delegated})
-    return len(delegates), tuple(undelegated)
+    partitions = sum(1 for d in details if d["op_name"] == "DELEGATE")
+    return partitions, tuple(sorted({op.name for op in ops if not op.delegated}))
 
 
 def _interpreter(content: bytes, threads: int) -> Interpreter:
