@@ -405,6 +405,25 @@ def default() -> ExperimentConfig:
     )
 
 
+def finetune() -> ExperimentConfig:
+    shipped = default()
+    return dataclasses.replace(
+        shipped,
+        name="finetune",
+        description=("Fine-tune the shipped model (--init_from=default) on a few RAW files of one "
+                     "camera: its architecture and tiles, a short low-rate schedule (minutes on "
+                     "2 CPU cores)."),
+        command=("python -m tools.train --config=finetune --init_from=default "
+                 "--data=runs/mine/data --workdir=runs/mine/train"),
+        data=dataclasses.replace(shipped.data, tile_stride=32, max_tiles_per_file=800),
+        train=TrainConfig(batch_size=16, epochs=6, steps_per_epoch=50, validation_steps=8,
+                          learning_rate=3e-4, decay_rate=0.5, decay_epochs=3),
+        # What `tools.infer` runs like the shipped model: packed IO, 256x256 tiles, int8 IO.
+        export=ExportConfig(variants=("float32", "float16", "int8"), extra_shapes=((256, 256),),
+                            int8_io="int8", packed_io=True),
+    )
+
+
 def zrr() -> ExperimentConfig:
     return ExperimentConfig(
         name="zrr",
@@ -427,6 +446,7 @@ DEFAULT_PRESET = "quickstart"
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "quickstart": quickstart,
     "default": default,
+    "finetune": finetune,
     "zrr": zrr,
 }
 

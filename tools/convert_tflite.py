@@ -12,7 +12,9 @@ for 130-px tiles), then at `export.extra_shapes`. Writes DIR/<variant>_<H>x<W>.t
 (<variant>_packed_<H>x<W>.tflite with export.packed_io: packed [H/2, W/2, 4] input and
 [H/2, W/2, 12] output, which the runtime packs and unpacks) for every variant and shape,
 DIR/report.json and DIR/report.md (sizes, sparsity, PSNR/SSIM through LiteRT, latency, ops,
-XNNPACK / GPU / NNAPI compatibility, the recommended variant). The data folder defaults to the
+XNNPACK / GPU / NNAPI compatibility, the recommended variant) and DIR/recommended.tflite (that
+variant at the largest shape, with DIR/config.json: `tools.infer --model=DIR/recommended.tflite`
+runs it). The data folder defaults to the
 one recorded in W/run.json by tools.train; without data only float32, float16 and dynamic
 convert and nothing is recommended.
 """

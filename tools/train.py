@@ -3,6 +3,7 @@
   python -m tools.train --config=quickstart --data=runs/quickstart/data \
       --workdir=runs/quickstart/train [--override=train.epochs=2 ...]
       [--strategy=default|mirrored|multi_worker] [--data_service=grpc://HOST:PORT]
+  python -m tools.train --config=finetune --init_from=default --data=DIR --workdir=W
 
 Writes W/config.json, W/final/model.keras (what tools.convert_tflite reads), W/best,
 W/latest, W/logs (TensorBoard) and W/run.json; see deepisp_tf/training/.
@@ -22,6 +23,8 @@ config_flags.define_config_flags()
 flags.DEFINE_enum("strategy", "default", list(train.STRATEGIES),
                   "tf.distribute strategy; multi_worker reads TF_CONFIG.")
 flags.DEFINE_string("data_service", None, "tf.data service dispatcher address for the input.")
+flags.DEFINE_string("init_from", None, "Start from these weights: 'default' (the shipped model; "
+                    "use --config=finetune), a training workdir or a .keras file.")
 flags.mark_flags_as_required(["data", "workdir"])
 
 
@@ -34,9 +37,9 @@ def main(argv):
         sys.exit(f"train: {error}")
     try:
         summary = train.train(experiment, FLAGS.data, FLAGS.workdir, strategy=FLAGS.strategy,
-                              data_service=FLAGS.data_service,
+                              data_service=FLAGS.data_service, init_from=FLAGS.init_from,
                               verbose=1 if sys.stdout.isatty() else 2)
-    except train.TrainingDataError as error:
+    except (train.TrainingDataError, train.InitModelError) as error:
         sys.exit(f"train: {error}")
     print(train.format_summary(summary))
 

@@ -40,6 +40,44 @@ def shard_files(data_dir: str | Sequence[str], split: str) -> list[str]:
     return files
 
 
+# A dataset with train shards but no val shards (e.g. made from one RAW file) holds back every
+# HOLD_BACK_EVERY-th tile of each training shard for validation (`split_sources`).
+HOLD_BACK_EVERY = 7
+
+
+def holds_back_val(data_dir: str | Sequence[str]) -> bool:
+    """Return True when the dataset(s) have train shards but no val shard to validate on."""
+    try:
+        shard_files(data_dir, "val")
+    except ValueError:
+        shard_files(data_dir, "train")  # raises when there is no data at all
+        return True
+    return False
+
+
+def split_sources(data_dir: str | Sequence[str], split: str) -> tuple[list[str], bool | None]:
+    """Return (shard files, tile filter) of a split; the filter handles held-back validation.
+
+    The filter is None (every tile of the shards), True (only the held-back tiles: index %
+    HOLD_BACK_EVERY == 0 within each shard) or False (every other tile). Train and val read
+    the train shards with opposite filters when `holds_back_val`, so no tile is in both.
+    """
+    if split in ("train", "val") and holds_back_val(data_dir):
+        return shard_files(data_dir, "train"), split == "val"
+    return shard_files(data_dir, split), None
+
+
+def read_shard(path: tf.Tensor, held_back: bool | None) -> tf.data.Dataset:
+    """Return the serialized tiles of one shard, filtered by `split_sources`' tile filter."""
+    records = tf.data.TFRecordDataset(path)
+    if held_back is None:
+        return records
+    every = tf.constant(HOLD_BACK_EVERY, tf.int64)
+    chosen = records.enumerate().filter(
+        lambda index, _: tf.equal(index % every, 0) == held_back)
+    return chosen.map(lambda _, record: record)
+
+
 def site_map(values_2x2: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
     """Tile per-site values [2, 2] over an even [size, size] mosaic."""
     return tf.tile(tf.reshape(values_2x2, [2, 2]), [size // 2, size // 2])
@@ -159,7 +197,8 @@ def make_dataset(data_dir: str | Sequence[str], split: str, config: DataConfig, 
 
     Args:
       data_dir: folder written by `tools.prepare_data`, or several (see `shard_files`).
-      split: "train", "val" or "test".
+      split: "train", "val" or "test"; with no val shards, val is every HOLD_BACK_EVERY-th
+        tile of the train shards and train the rest (`split_sources`).
       config: crop size, shuffle buffer, augmentation.
       batch_size: examples per batch.
       training: random crops and augmentation, shuffling; else centre crops in file order.
@@ -176,17 +215,20 @@ def make_dataset(data_dir: str | Sequence[str], split: str, config: DataConfig, 
     seed = config.seed if seed is None else seed
     repeat = training if repeat is None else repeat
     parallel = None if serial else AUTOTUNE
-    paths = shard_files(data_dir, split)
+    paths, held_back = split_sources(data_dir, split)
     files = tf.data.Dataset.from_tensor_slices(paths)
     if training:
         files = files.shuffle(len(paths), seed=seed,
                               reshuffle_each_iteration=True)
     if repeat:
         files = files.repeat()
+    def read(path: tf.Tensor) -> tf.data.Dataset:
+        return read_shard(path, held_back)
+
     if serial:
-        records = files.interleave(tf.data.TFRecordDataset, cycle_length=1)
+        records = files.interleave(read, cycle_length=1)
     else:
-        records = files.interleave(tf.data.TFRecordDataset, cycle_length=4, block_length=1,
+        records = files.interleave(read, cycle_length=4, block_length=1,
                                    num_parallel_calls=AUTOTUNE, deterministic=not training)
     if training:
         records = records.shuffle(config.shuffle_buffer, seed=seed)

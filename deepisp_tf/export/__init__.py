@@ -17,13 +17,14 @@ from deepisp_tf.export.calibration import representative_samples, validation_til
 from deepisp_tf.export.checks import NNAPI_INT8_API, NNAPI_OPS, PARITY_MIN_PSNR_DB
 from deepisp_tf.export.convert import (CONVERSION_MODES, INTEGER_MODES, convert_model,
                                        fixed_shape_model, pack_samples, packed_fixed_model)
-from deepisp_tf.export.pipeline import ExportError, data_dir_for, export_model, export_workdir
+from deepisp_tf.export.pipeline import (RECOMMENDED_FILE, ExportError, data_dir_for, export_model,
+                                        export_workdir)
 from deepisp_tf.export.report import headline, is_current, read_report, summary, variant_entry
 from deepisp_tf.export.variants import VARIANTS, recommend
 
 __all__ = [
     "CONVERSION_MODES", "INTEGER_MODES", "NNAPI_INT8_API", "NNAPI_OPS", "PARITY_MIN_PSNR_DB",
-    "VARIANTS", "ExportError", "convert_model", "data_dir_for", "export_model",
+    "RECOMMENDED_FILE", "VARIANTS", "ExportError", "convert_model", "data_dir_for", "export_model",
     "export_workdir", "fixed_shape_model", "headline", "is_current", "pack_samples",
     "packed_fixed_model", "read_report", "recommend", "representative_samples", "summary",
     "tflite_name", "validation_tiles", "variant_entry",

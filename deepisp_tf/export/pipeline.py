@@ -4,7 +4,10 @@
 export shapes (`ExperimentConfig.export_shapes`: first the scored shape derived from the tiles,
 then `ExportConfig.extra_shapes`), writes one `.tflite` per (variant, shape) atomically
 (`constants.tflite_name`), runs each file through LiteRT (`export.litert`), scores the scored
-shape on validation tiles, and writes `report.json` / `report.md` (`export.report`). A variant
+shape on validation tiles, and writes `report.json` / `report.md` (`export.report`). The
+recommended variant, at the largest shape it was converted at, is also copied to
+`recommended.tflite` with the experiment's `config.json` beside it: the form `tools.infer
+--model=` takes, like the shipped model's folder. A variant
 that fails (no data for calibration, an unsupported layer, a converter error) is reported with
 its error and the others still convert. Pruned and QAT sources come from tfmot fine-tunes
 (`deepisp_tf.optimize`) on the training split.
@@ -238,8 +241,49 @@ def export_model(model: keras.Model, experiment: ExperimentConfig, output_dir: s
         "recommendation": recommend(entries, list(shapes[0]), config.max_psnr_drop_db,
                                     evaluation.get("error")),
     }
+    report["recommendation"]["deployed"] = write_recommended(
+        output_dir, entries, report["recommendation"], experiment)
     report_lib.write_report(output_dir, report)
     return report
+
+
+RECOMMENDED_FILE = "recommended.tflite"
+MODEL_CONFIG_FILE = "config.json"  # beside recommended.tflite, as in the shipped model's folder
+
+
+def deploy_entry(entries: list[dict[str, Any]], recommendation: dict[str, Any]
+                 ) -> dict[str, Any] | None:
+    """Return the converted entry of the recommended variant at the largest export shape.
+
+    The recommendation is decided at the scored shape (the validation tiles'); the runtime
+    tiles a whole image, so the largest shape of the same variant is the one to run (fewer
+    tile seams and per-tile overhead), the scored one when it is the only one.
+    """
+    if not recommendation.get("variant"):
+        return None
+    converted = [e for e in entries if e["variant"] == recommendation["variant"]
+                 and not e["error"] and e["file"]]
+    return max(converted, key=lambda e: e["shape"][0] * e["shape"][1], default=None)
+
+
+def write_recommended(output_dir: str, entries: list[dict[str, Any]],
+                      recommendation: dict[str, Any], experiment: ExperimentConfig
+                      ) -> dict[str, Any] | None:
+    """Copy the model to run to DIR/recommended.tflite (atomically), with DIR/config.json.
+
+    Returns {"file", "from", "shape"} for the report, or None (and removes a stale
+    recommended.tflite) when nothing is recommended.
+    """
+    target = os.path.join(output_dir, RECOMMENDED_FILE)
+    entry = deploy_entry(entries, recommendation)
+    if entry is None:
+        if os.path.isfile(target):
+            os.remove(target)
+        return None
+    with open(os.path.join(output_dir, entry["file"]), "rb") as handle:
+        atomic.write_bytes(target, handle.read())
+    atomic.write_text(os.path.join(output_dir, MODEL_CONFIG_FILE), experiment.to_json())
+    return {"file": RECOMMENDED_FILE, "from": entry["file"], "shape": entry["shape"]}
 
 
 def data_dir_for(workdir: str, data_dir: str | None = None) -> str | None:

@@ -92,7 +92,10 @@ def _fmt(value: Any, spec: str = ".2f", missing: str = "–") -> str:
 def _recommendation_line(rec: dict[str, Any]) -> str:
     if rec["variant"] is None:
         return f"**No recommendation** — {rec['reason']}."
-    return f"**Recommended: `{rec['file']}`** — {rec['reason']}."
+    deployed = rec.get("deployed")
+    run = (f" Run `{deployed['file']}` (= `{deployed['from']}`): "
+           f"`python -m tools.infer --model=DIR/{deployed['file']} ...`." if deployed else "")
+    return f"**Recommended: `{rec['file']}`** — {rec['reason']}.{run}"
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -169,5 +172,9 @@ def summary(report: dict[str, Any], output_dir: str) -> str:
     rec = report["recommendation"]
     lines.append(f"recommended: {rec['file']}: {rec['reason']}" if rec["variant"] else
                  f"no recommendation: {rec['reason']}")
+    deployed = rec.get("deployed")
+    if deployed:
+        lines.append(f"to run: {os.path.join(output_dir, deployed['file'])} (= {deployed['from']}"
+                     f"; tools.infer --model=...)")
     lines.append(f"report: {os.path.join(output_dir, REPORT_MD)}")
     return "\n".join(lines)

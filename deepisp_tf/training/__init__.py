@@ -4,6 +4,7 @@
     losses.py      the loss (L1 + optional SSIM) and the optimizer
     callbacks.py   the one validation pass per epoch, best checkpoint, TensorBoard images,
                    throughput; saving the network out of the training model
+    init.py        where a fine-tune starts (`--init_from`: shipped model, workdir, .keras)
     loop.py        `train`: check the data, build, fit with resume, write the summary
 
 A training workdir W holds:
@@ -27,14 +28,18 @@ border, skimage SSIM), averaged over tiles, and feed both the best checkpoint an
 from deepisp_tf.reports import read_json
 from deepisp_tf.training.callbacks import (BACKUP_DIR, BEST_METRICS_FILE, best_metrics_path,
                                            comparison_strip, network_of)
-from deepisp_tf.training.loop import (RUN_FILE, RunSummary, TrainingDataError,
-                                      build_training_model, check_dataset, format_summary, train)
+from deepisp_tf.training.init import (DEFAULT_INIT, SHIPPED_KERAS_MODEL, InitModelError,
+                                      initialize, resolve)
+from deepisp_tf.training.loop import (RUN_FILE, HeldBackValidationWarning, RunSummary,
+                                      TrainingDataError, build_training_model, check_dataset,
+                                      format_summary, train)
 from deepisp_tf.training.losses import IspLoss, make_optimizer
 from deepisp_tf.training.strategy import STRATEGIES, make_strategy, train_dataset, val_dataset
 
 __all__ = [
-    "BACKUP_DIR", "BEST_METRICS_FILE", "IspLoss", "RUN_FILE", "RunSummary", "STRATEGIES",
+    "BACKUP_DIR", "BEST_METRICS_FILE", "DEFAULT_INIT", "HeldBackValidationWarning",
+    "InitModelError", "IspLoss", "RUN_FILE", "RunSummary", "SHIPPED_KERAS_MODEL", "STRATEGIES",
     "TrainingDataError", "best_metrics_path", "build_training_model", "check_dataset",
-    "comparison_strip", "format_summary", "make_optimizer", "make_strategy", "network_of",
-    "read_json", "train", "train_dataset", "val_dataset",
+    "comparison_strip", "format_summary", "initialize", "make_optimizer", "make_strategy",
+    "network_of", "read_json", "resolve", "train", "train_dataset", "val_dataset",
 ]

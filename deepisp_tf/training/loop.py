@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from typing import Any, Sequence
 
 from deepisp_tf import reports
@@ -16,6 +17,7 @@ from deepisp_tf.model import colour, cost, io
 from deepisp_tf.model.unet import build_model
 from deepisp_tf.tf_env import keras
 from deepisp_tf.training import callbacks as callbacks_lib
+from deepisp_tf.training import init as init_lib
 from deepisp_tf.training import strategy as strategy_lib
 from deepisp_tf.training.losses import IspLoss, make_optimizer
 
@@ -25,6 +27,10 @@ RUN_FILE = f"{RUN_NAME}.json"
 
 class TrainingDataError(ValueError):
     """The dataset folder cannot feed this training run."""
+
+
+class HeldBackValidationWarning(UserWarning):
+    """The dataset has no validation file: validation tiles are held back from training."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +54,7 @@ class RunSummary:
     params: int
     kmac_per_pixel: float
     complete: bool
+    init_from: str | None = None   # the model file a fine-tune started from
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> "RunSummary":
@@ -70,11 +77,17 @@ def check_dataset(data_dir: str, config: ExperimentConfig) -> None:
         if not os.path.isdir(folder):
             raise TrainingDataError(f"{folder}: dataset folder does not exist "
                                     "(run tools.prepare_data first)")
-    for split in ("train", "val"):
-        try:
-            pipeline.shard_files(folders, split)
-        except ValueError as error:
-            raise TrainingDataError(str(error)) from None
+    try:
+        held_back = pipeline.holds_back_val(folders)
+    except ValueError as error:
+        raise TrainingDataError(str(error)) from None
+    if held_back:
+        warnings.warn(
+            f"{','.join(folders)}: no validation file, so validation uses 1 in "
+            f"{pipeline.HOLD_BACK_EVERY} tiles of the training files, held back from training "
+            "(neighbouring tiles overlap: the validation score is optimistic; prepare more "
+            "files or name one with --val_files for an honest one)", HeldBackValidationWarning,
+            stacklevel=2)
     needed = config.data.crop_size + (2 if config.data.augment else 0)
     for folder in folders:
         tile = ((prepare.load_manifest(folder) or {}).get("settings") or {}).get("tile_size")
@@ -111,6 +124,7 @@ def summary_table(summary: RunSummary) -> reports.Table:
         ("training throughput", f"{summary.tiles_per_second:.1f} tiles/s"),
         ("wall time", f"{summary.wall_seconds:.0f} s"),
         ("model", f"{summary.params / 1e6:.3f} M params, {summary.kmac_per_pixel:.2f} kMAC/px"),
+        ("started from", summary.init_from or "random initialisation"),
     ]
     return reports.Table.of([reports.Column("quantity", " "), reports.Column("value", " ")],
                             [{"quantity": key, "value": value} for key, value in rows])
@@ -128,7 +142,7 @@ def write_summary(workdir: str, summary: RunSummary) -> dict[str, str]:
 
 
 def train(config: ExperimentConfig, data_dir: str, workdir: str, *, strategy: str = "default",
-          data_service: str | None = None, verbose: int = 1,
+          data_service: str | None = None, init_from: str | None = None, verbose: int = 1,
           callbacks: Sequence[keras.callbacks.Callback] = ()) -> RunSummary:
     """Train `config` on a prepared dataset into `workdir`, resuming an unfinished run there.
 
@@ -139,6 +153,8 @@ def train(config: ExperimentConfig, data_dir: str, workdir: str, *, strategy: st
       strategy: "default", "mirrored" or "multi_worker" (TF_CONFIG).
       data_service: address of a tf.data service dispatcher ("grpc://host:port") serving the
         training input, or None to read it in-process.
+      init_from: start a fresh run from these weights instead of a random initialisation:
+        "default" (the shipped model), a training workdir or a `.keras` file (`init.resolve`).
       verbose: Keras progress (0 silent, 1 bar, 2 one line per epoch); > 0 also prints the
         model's cost at start.
       callbacks: extra Keras callbacks, run after the built-in ones.
@@ -148,8 +164,10 @@ def train(config: ExperimentConfig, data_dir: str, workdir: str, *, strategy: st
 
     Raises:
       TrainingDataError: `data_dir` is missing, empty or prepared for other tiles.
+      InitModelError: `init_from` names nothing loadable, or another architecture.
     """
     started = time.perf_counter()
+    init_path = init_lib.resolve(init_from) if init_from else None   # fail before any work
     distribution = strategy_lib.make_strategy(strategy)  # first: collectives precede other TF
     config.validate()
     data_dir = ",".join(os.path.abspath(folder) for folder in pipeline.data_dirs(data_dir))
@@ -169,6 +187,8 @@ def train(config: ExperimentConfig, data_dir: str, workdir: str, *, strategy: st
                 os.remove(callbacks_lib.best_metrics_path(workdir))
     with distribution.scope():
         model = build_training_model(config)
+        if init_path and not os.path.isdir(backup):  # a resumed run restores its own weights
+            init_lib.initialize(callbacks_lib.network_of(model), init_path, config.name)
     val = strategy_lib.val_dataset(data_dir, config)
     own, best, throughput = callbacks_lib.make_callbacks(workdir, config, val, chief)
     history = model.fit(strategy_lib.train_dataset(data_dir, config, data_service),
@@ -191,7 +211,7 @@ def train(config: ExperimentConfig, data_dir: str, workdir: str, *, strategy: st
         params=cost.count_params(network),
         kmac_per_pixel=cost.macs_per_pixel(network, cost.DESCRIBE_TILE,
                                            cost.DESCRIBE_TILE) / 1e3,
-        complete=True)
+        complete=True, init_from=init_path)
     callbacks_lib.save_model(model, workdir, "final", chief)
     if chief:  # the backup goes last: a run killed before this point resumes, not restarts
         write_summary(workdir, summary)
