@@ -380,11 +380,13 @@ def quickstart() -> ExperimentConfig:
                  "--workdir=runs/quickstart/train"),
         data=DataConfig(tile_size=130, tile_stride=128, crop_size=128, max_tiles_per_file=24),
         model=ModelConfig(alpha=0.35, encoder_stages=4, decoder_filters=(32, 24, 16, 16),
-                          bn_momentum=0.9),
+                          bn_momentum=0.9, upsampling="depth_to_space"),
         train=TrainConfig(batch_size=16, epochs=12, steps_per_epoch=100, validation_steps=8,
                           learning_rate=3e-3, decay_epochs=3),
         synthetic=SyntheticConfig(variants_per_image=4),   # 40 DNGs: colour/noise variety
-        export=ExportConfig(variants=("float32", "int8"), extra_shapes=((256, 256),)),
+        # Deployed like the shipped model: packed IO, int8 IO, 256x256 tiles.
+        export=ExportConfig(variants=("float32", "int8"), extra_shapes=((256, 256),),
+                            int8_io="int8", packed_io=True),
     )
 
 

@@ -110,7 +110,8 @@ def test_rerun_skips_the_finished_steps_and_finishes_the_interrupted_one(runs):
 def test_every_step_leaves_its_output_in_the_report_folder(runs):
     out = runs["out"]
     for path in ("data/manifest.json", "train/run.json", "train/final/model.keras",
-                 "tflite/report.json", "tflite/float32_32x32.tflite", "tflite/int8_32x32.tflite",
+                 "tflite/report.json", "tflite/float32_packed_32x32.tflite",
+                 "tflite/int8_packed_32x32.tflite", "tflite/recommended.tflite",
                  "eval/synthetic_test/report.md", "eval/raw_samples/report.md",
                  "bench/report.json", "bench/report.md", "summary.md", "summary.json"):
         assert os.path.isfile(os.path.join(out, path)), path
@@ -125,7 +126,7 @@ def test_summary_has_every_section_with_finite_numbers(runs):
     assert all(dataset[s]["tiles"] > 0 for s in dataset)
     assert summary["training"]["epochs"] == 1 and summary["training"]["params"] > 0
     conversion = summary["conversion"]
-    assert conversion["deployed"] == "int8_32x32.tflite"
+    assert conversion["deployed"] == "int8_packed_32x32.tflite"
     assert conversion["float32"]["size_bytes"] > conversion["quantized"]["size_bytes"] > 0
     assert 0 < conversion["quantized"]["reduction_pct"] < 100
     for name in (quickstart.SYNTHETIC_SET, quickstart.RAW_SAMPLES_SET):
