@@ -372,6 +372,12 @@ def override(config: ExperimentConfig, assignments: list[str] | tuple[str, ...]
     return result
 
 
+def deploy_export(variants: tuple[str, ...]) -> ExportConfig:
+    """Export `variants` in the form the shipped model has: 256x256 tiles, packed IO, int8 IO."""
+    return ExportConfig(variants=variants, extra_shapes=((256, 256),), int8_io="int8",
+                        packed_io=True)
+
+
 def quickstart() -> ExperimentConfig:
     return ExperimentConfig(
         name="quickstart",
@@ -384,9 +390,7 @@ def quickstart() -> ExperimentConfig:
         train=TrainConfig(batch_size=16, epochs=12, steps_per_epoch=100, validation_steps=8,
                           learning_rate=3e-3, decay_epochs=3),
         synthetic=SyntheticConfig(variants_per_image=4),   # 40 DNGs: colour/noise variety
-        # Deployed like the shipped model: packed IO, int8 IO, 256x256 tiles.
-        export=ExportConfig(variants=("float32", "int8"), extra_shapes=((256, 256),),
-                            int8_io="int8", packed_io=True),
+        export=deploy_export(("float32", "int8")),
     )
 
 
@@ -420,9 +424,7 @@ def finetune() -> ExperimentConfig:
         data=dataclasses.replace(shipped.data, tile_stride=32, max_tiles_per_file=800),
         train=TrainConfig(batch_size=16, epochs=6, steps_per_epoch=50, validation_steps=8,
                           learning_rate=3e-4, decay_rate=0.5, decay_epochs=3),
-        # What `tools.infer` runs like the shipped model: packed IO, 256x256 tiles, int8 IO.
-        export=ExportConfig(variants=("float32", "float16", "int8"), extra_shapes=((256, 256),),
-                            int8_io="int8", packed_io=True),
+        export=deploy_export(("float32", "float16", "int8")),
     )
 
 

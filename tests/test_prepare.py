@@ -142,9 +142,12 @@ def test_prepare_tool_killed_midway_resumes_to_same_dataset(raw_dir, tmp_path):
     final = json.load(open(manifest_path))
     assert final["complete"] and final["splits"]["train"]["files"] == 7
     assert len(partial["files"]) < len(final["files"])
-    # Every shard parses completely: no truncated record survived the kill.
-    dataset = pipeline.make_dataset(output, "train", SMALL, 4, training=False)
-    assert sum(int(b[1].shape[0]) for b in dataset) == final["splits"]["train"]["tiles"]
+    # Every shard parses completely: no truncated record survived the kill. With no val file,
+    # training holds 1 in HOLD_BACK_EVERY tiles back for validation: both splits together.
+    counts = [sum(int(b[1].shape[0]) for b in
+                  pipeline.make_dataset(output, split, SMALL, 4, training=False))
+              for split in ("train", "val")]
+    assert sum(counts) == final["splits"]["train"]["tiles"] and counts[1] > 0
     assert "FAILED notes.dng" in out.decode()
 
 

@@ -22,6 +22,7 @@ from absl import app, flags
 
 from deepisp_tf import runtime
 from deepisp_tf.runtime import bench, output, precision
+from tools import runtime_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input", None, "Folder of RAW files (file mode).")
@@ -44,20 +45,15 @@ flags.DEFINE_integer("repeat_files", 1, "Use every input file N times (at least)
 flags.DEFINE_bool("encoders", False, "File mode: also time every encoder setting (PNG modes, "
                   "TIFF, JPEG) on the largest input's reference render.")
 flags.DEFINE_list("synthetic_megapixels", [], "Add synthetic DNGs of these sizes (e.g. 12,24).")
-flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
-flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
-flags.DEFINE_integer("threads", 1, "Threads of each interpreter (0: LiteRT's default). One "
-                     "thread per interpreter and one interpreter per CPU use the cores best.")
-flags.DEFINE_integer("interpreters", None, "Interpreters running tiles in parallel in the "
-                     "concurrent mode (default: one per CPU).")
+runtime_flags.define_interpreter_flags("Interpreters running tiles in parallel in the "
+                                       "concurrent mode (default: one per CPU).")
+runtime_flags.define_isolation_flags()
+flags.adopt_module_key_flags(runtime_flags)
 flags.DEFINE_list("workers", ["1", "2"], "Preprocessing thread counts to sweep.")
 flags.DEFINE_integer("limit", None, "Use only the first N files.")
-flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 16).")
 flags.DEFINE_float("memory_megapixels", 0, "Also measure the peak RSS of one synthetic frame "
                    "of this many megapixels in a fresh process (0: skip).")
 flags.DEFINE_integer("repeats", 1, "File mode: run every mode N times, keep the fastest.")
-flags.DEFINE_bool("isolate", True, "File mode: decode in worker processes, as tools.infer does.")
-flags.DEFINE_float("decode_timeout", 120.0, "Seconds one file's decoding may take (--isolate).")
 flags.DEFINE_integer("runs", 20, "Model mode: timed tile runs per model.")
 flags.DEFINE_integer("frame_runs", 3, "Model mode: timed Full-HD frames per model.")
 flags.mark_flag_as_required("output")

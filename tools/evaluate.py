@@ -19,6 +19,7 @@ from deepisp_tf import evaluation
 from deepisp_tf.raw.io import read_raw
 from deepisp_tf.runtime import isolation, models, precision
 from deepisp_tf.runtime.pipeline import default_overlap
+from tools import runtime_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Training workdir or .tflite file (default: shipped model).")
@@ -32,10 +33,8 @@ flags.DEFINE_integer("overlap", None, "Tile overlap, even (default: the runtime'
                      f"rounded down to even, at least 2: {default_overlap(256)} for 256-pixel "
                      "tiles).")
 flags.DEFINE_integer("limit", None, "Evaluate at most this many images.")
-flags.DEFINE_bool("isolate", True, "Decode in a worker process: a file that crashes or hangs "
-                  "the decoder fails alone.")
-flags.DEFINE_float("decode_timeout", isolation.DEFAULT_TIMEOUT_SECONDS,
-                   "Seconds one file's decoding may take (with --isolate).")
+runtime_flags.define_isolation_flags()
+flags.adopt_module_key_flags(runtime_flags)
 flags.mark_flags_as_required(["input", "output"])
 
 

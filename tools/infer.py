@@ -21,7 +21,8 @@ import sys
 from absl import app, flags
 
 from deepisp_tf import runtime
-from deepisp_tf.runtime import gpu, isolation, output, precision
+from deepisp_tf.runtime import gpu, output, precision
+from tools import runtime_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .tflite of the model contract (default: the shipped one).")
@@ -37,22 +38,14 @@ flags.DEFINE_enum("png_mode", output.DEFAULT_PNG_MODE, list(output.PNG_MODES),
 flags.DEFINE_integer("writers", 2, "Threads encoding and writing images.")
 flags.DEFINE_integer("tile", None, "Tile side the model is resized to (a multiple of its "
                      "spatial multiple; default: the model's own).")
-flags.DEFINE_string("delegate", "xnnpack", "xnnpack, none, gpu, nnapi or external:PATH.")
-flags.DEFINE_bool("delegate_fallback", False, "Fall back to the CPU when the delegate fails.")
-flags.DEFINE_integer("threads", 1, "Threads of each interpreter (0: LiteRT's default). One "
-                     "thread per interpreter and one interpreter per CPU use the cores best.")
-flags.DEFINE_integer("interpreters", None, "Interpreters running tiles in parallel "
-                     "(default: one per CPU).")
+runtime_flags.define_interpreter_flags()
+runtime_flags.define_isolation_flags()
+flags.adopt_module_key_flags(runtime_flags)
 flags.DEFINE_integer("workers", 2, "Preprocessing threads (decode, normalize, tile).")
-flags.DEFINE_integer("overlap", None, "Tile overlap in pixels (even; default tile / 16).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("resume", True, "Skip outputs OUTPUT/.deepisp_outputs.json records as made "
                   "by the same model and settings (a rerun redoes nothing).")
 flags.DEFINE_bool("overwrite", False, "Render every file, even outputs already made.")
-flags.DEFINE_bool("isolate", True, "Decode in worker processes: a file that crashes or hangs "
-                  "the decoder fails alone.")
-flags.DEFINE_float("decode_timeout", isolation.DEFAULT_TIMEOUT_SECONDS,
-                   "Seconds one file's decoding may take (with --isolate).")
 flags.mark_flag_as_required("output")
 
 
