@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import test_optimize as tiny
-from deepisp_tf import export
+from deepisp_tf import export, reports
 from deepisp_tf.config import EXPORT_VARIANTS, ExportConfig
 from deepisp_tf.model.io import load_trained
 from deepisp_tf.model.io import ModelNotFoundError, save_trained
@@ -152,6 +152,12 @@ def test_report_sizes_equal_the_files_on_disk_and_reductions_follow_from_them(ex
     # One scale per weight tensor drops the per-channel scales, zero points and bias scales.
     assert entries(report)["int8_per_tensor"]["size_bytes"] < entries(report)["int8"]["size_bytes"]
     assert not [n for n in os.listdir(output) if n.endswith(".tmp")]
+    # The Markdown table is the one stored in report.json (and report_variants.csv).
+    table = reports.tables_of(os.path.join(output, "report.json"))["variants"]
+    assert [row["size_kb"] for row in table.rows] == [
+        e["size_bytes"] / 1e3 for e in report["variants"] if not e["error"]]
+    assert table.markdown() in open(os.path.join(output, "report.md")).read()
+    assert os.path.isfile(os.path.join(output, "report_variants.csv"))
 
 
 def test_report_lists_ops_delegation_compatibility_latency_and_a_recommendation(exported):

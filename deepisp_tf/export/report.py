@@ -13,16 +13,63 @@ from typing import Any
 
 import numpy as np
 
-from deepisp_tf import atomic
+from deepisp_tf import reports
 from deepisp_tf.config import ExportConfig
 
-REPORT_JSON, REPORT_MD = "report.json", "report.md"
+REPORT_STEM = "report"
+REPORT_JSON, REPORT_MD = f"{REPORT_STEM}.json", f"{REPORT_STEM}.md"
+
+
+VARIANTS_TABLE = "variants"
 
 
 def write_report(output_dir: str, report: dict[str, Any]) -> None:
-    """Write report.json and report.md atomically."""
-    atomic.write_json(os.path.join(output_dir, REPORT_JSON), _finite(report))
-    atomic.write_text(os.path.join(output_dir, REPORT_MD), report_markdown(report))
+    """Write report.json, report.md and report_variants.csv atomically (`reports.write_report`).
+
+    The JSON also carries the variants table, so `python -m deepisp_tf.reports
+    OUT/report.json variants` reprints it.
+    """
+    reports.write_report(output_dir, REPORT_STEM, _finite(report), report_markdown(report),
+                         {VARIANTS_TABLE: variants_table(report)})
+
+
+def _yes_no(value: Any) -> str | None:
+    return None if value is None else ("yes" if value else "no")
+
+
+def variants_table(report: dict[str, Any]) -> reports.Table:
+    """One row per converted file: size, gzip, reductions, sparsity, quality, parity, latency,
+    delegation and the GPU / NNAPI checks."""
+    columns = [
+        reports.Column("file", "file"),
+        reports.Column("size_kb", "size kB", ".1f", True),
+        reports.Column("gzip_kb", "gzip kB", ".1f", True),
+        reports.Column("reduction_pct", "vs float32 %", ".1f", True),
+        reports.Column("gzip_reduction_pct", "gzip vs float32 %", ".1f", True),
+        reports.Column("sparsity", "sparsity", ".3f", True),
+        reports.Column("psnr", "PSNR", ".2f", True),
+        reports.Column("ssim", "SSIM", ".4f", True),
+        reports.Column("drop_db", "drop dB", "+.2f", True),
+        reports.Column("parity_db", "parity dB", ".1f", True),
+        reports.Column("parity_min_db", "parity min dB", ".0f", True),
+        reports.Column("latency_ms", "ms / invoke", ".2f", True),
+        reports.Column("xnnpack", "XNNPACK all ops"),
+        reports.Column("gpu", "GPU"),
+        reports.Column("nnapi", "NNAPI"),
+    ]
+    rows = [{
+        "file": f"`{e['file']}`", "size_kb": e["size_bytes"] / 1e3,
+        "gzip_kb": e["gzip_bytes"] / 1e3,
+        "reduction_pct": e.get("reduction_vs_float32_pct"),
+        "gzip_reduction_pct": e.get("gzip_reduction_vs_float32_pct"),
+        "sparsity": e["weight_sparsity"], "psnr": e.get("psnr"), "ssim": e.get("ssim"),
+        "drop_db": e.get("psnr_drop_db"), "parity_db": e.get("parity_psnr_db"),
+        "parity_min_db": e.get("parity_min_psnr_db"), "latency_ms": e["latency_ms"],
+        "xnnpack": _yes_no(e["xnnpack_all_delegated"]), "gpu": _yes_no(e["gpu"]["compatible"]),
+        "nnapi": (f"API {e['nnapi']['min_android_api']}" if e["nnapi"]["supported"]
+                  else "no: " + ", ".join(e["nnapi"]["unsupported_ops"])),
+    } for e in report["variants"] if not e["error"]]
+    return reports.Table.of(columns, _finite(rows))
 
 
 def read_report(output_dir: str) -> dict[str, Any] | None:
@@ -117,22 +164,7 @@ def report_markdown(report: dict[str, Any]) -> str:
                   f"Metrics: {evaluation['protocol']}.", ""]
     else:
         lines += [f"Quality {evaluation.get('error', 'not scored')}.", ""]
-    lines += ["| file | size kB | gzip kB | vs float32 | gzip vs float32 | sparsity | PSNR | "
-              "SSIM | drop dB | parity dB (min) | ms / invoke | XNNPACK all ops | GPU | NNAPI |",
-              "|" + "---|" * 14]
-    for e in (e for e in report["variants"] if not e["error"]):
-        lines.append("| " + " | ".join([
-            f"`{e['file']}`", _fmt(e["size_bytes"] / 1e3, ".1f"),
-            _fmt(e["gzip_bytes"] / 1e3, ".1f"),
-            _fmt(e.get("reduction_vs_float32_pct"), ".1f") + "%",
-            _fmt(e.get("gzip_reduction_vs_float32_pct"), ".1f") + "%",
-            _fmt(e["weight_sparsity"], ".3f"), _fmt(e.get("psnr")), _fmt(e.get("ssim"), ".4f"),
-            _fmt(e.get("psnr_drop_db"), "+.2f"),
-            f"{_fmt(e.get('parity_psnr_db'), '.1f')} ({_fmt(e.get('parity_min_psnr_db'), '.0f')})",
-            _fmt(e["latency_ms"]), _fmt(e["xnnpack_all_delegated"]),
-            _fmt(e["gpu"]["compatible"]),
-            (f"API {e['nnapi']['min_android_api']}" if e["nnapi"]["supported"]
-             else "no: " + ", ".join(e["nnapi"]["unsupported_ops"]))]) + " |")
+    lines += [variants_table(report).markdown()]
     lines += ["", "## Ops", ""]
     for e in (e for e in report["variants"] if not e["error"]):
         ops = ", ".join(f"{name} x{count}" for name, count in e["ops"].items())
