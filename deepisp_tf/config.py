@@ -60,6 +60,9 @@ class SyntheticConfig:
     read_noise_intercept: float = 1.20
     read_noise_std: float = 0.26
     camera_matrices: tuple[str, ...] = tuple(CAMERA_XYZ_MATRICES)
+    # Extra folders of photos (.jpg/.jpeg/.png, sorted by name) after the packaged ones, e.g.
+    # Debian's mate-backgrounds: ("/usr/share/backgrounds/mate/nature",).
+    photo_dirs: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

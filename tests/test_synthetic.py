@@ -123,3 +123,30 @@ def test_reference_render_of_synthetic_dng_resembles_source(tmp_path):
             correlation = np.corrcoef(render[..., channel].ravel(),
                                       expected[..., channel].ravel())[0, 1]
             assert correlation > 0.95
+
+
+def test_photo_dirs_add_their_photos_after_the_packaged_ones_each_its_own_scene(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("b_lake.png", "a_hill.jpg"):
+        cv2.imwrite(str(photos / name), rng.integers(0, 255, (SMALL.min_side + 8,
+                                                              SMALL.min_side + 40, 3), np.uint8))
+    (photos / "notes.txt").write_text("not a photo")
+    config = dataclasses.replace(SMALL, photo_dirs=(str(photos),))
+    packaged = synthetic.source_images()
+    assert synthetic.source_images(config.photo_dirs) == packaged + [
+        ("a_hill", str(photos / "a_hill.jpg")), ("b_lake", str(photos / "b_lake.png"))]
+    paths = synthetic.generate(tmp_path / "out", config)
+    names = [os.path.basename(path) for path in paths]
+    assert names[-4:] == ["a_hill__v0.dng", "a_hill__v1.dng", "b_lake__v0.dng", "b_lake__v1.dng"]
+    # The packaged photos' files are the same with or without the extra folder.
+    plain = synthetic.generate(tmp_path / "plain", SMALL, limit=2)
+    assert file_bytes(plain) == file_bytes(paths[:2])
+
+
+def test_photo_dirs_that_is_missing_or_empty_is_an_error_naming_it(tmp_path):
+    for folder in (tmp_path / "missing", tmp_path):
+        config = dataclasses.replace(SMALL, photo_dirs=(str(folder),))
+        with pytest.raises(ValueError, match=str(folder)):
+            synthetic.generate(tmp_path / "out", config, limit=1)

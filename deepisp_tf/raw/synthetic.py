@@ -1,8 +1,9 @@
 """The download-free default dataset: natural photos shipped with installed packages, unprocessed
 into Bayer DNG files (Brooks et al. 2019, `deepisp_tf.raw.unprocess`).
 
-Sources are the colour photos in scikit-image's data folder and matplotlib's sample data; nothing
-is ever downloaded. Each photo yields `SyntheticConfig.variants_per_image` DNGs with different
+Sources are the colour photos in scikit-image's data folder and matplotlib's sample data, then
+the photos of `SyntheticConfig.photo_dirs` (e.g. Debian's mate-backgrounds); nothing is ever
+downloaded. Each photo yields `SyntheticConfig.variants_per_image` DNGs with different
 random crops, scales, camera matrices, white balance, noise and CFA patterns, named
 `<group>__v<k>.dng`: `<group>` is the photo's scene, so a split by `group_of` keeps every view of
 one scene (both motorcycle stereo views, say) in one split. Generation is deterministic under
@@ -64,20 +65,49 @@ def _package_folder(package: str) -> str | None:
         return None
 
 
-def _available_sources() -> list[tuple[_Source, str]]:
-    """Return (source, path) for every source photo present on this machine."""
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def folder_sources(photo_dirs: tuple[str, ...]) -> list[tuple[_Source, str]]:
+    """Return (source, path) of every photo in `photo_dirs`, folder by folder, sorted by name.
+
+    Each photo is its own scene group, named by its file stem.
+
+    Raises:
+      ValueError: a folder is missing or holds no photo (named).
+    """
     found = []
-    for source in _SOURCES:
-        folder = _package_folder(source.package)
-        path = os.path.join(folder, source.filename) if folder else ""
-        if path and os.path.isfile(path):
-            found.append((source, path))
+    for folder in photo_dirs:
+        if not os.path.isdir(folder):
+            raise ValueError(f"{folder}: synthetic.photo_dirs folder does not exist")
+        names = sorted(n for n in os.listdir(folder) if n.lower().endswith(PHOTO_EXTENSIONS))
+        if not names:
+            raise ValueError(f"{folder}: synthetic.photo_dirs folder holds no "
+                             f"{'/'.join(PHOTO_EXTENSIONS)} photo")
+        for name in names:
+            stem = os.path.splitext(name)[0].replace(_GROUP_SEPARATOR, "_")
+            found.append((_Source(stem, stem, "folder", name), os.path.join(folder, name)))
     return found
 
 
-def source_images() -> list[tuple[str, str]]:
-    """Return (name, path) of the natural colour photos available in installed packages."""
-    return [(source.name, path) for source, path in _available_sources()]
+def _all_sources(photo_dirs: tuple[str, ...] = ()) -> list[tuple[_Source, str | None]]:
+    """Return (source, path or None when absent) of the packaged photos, then the folders'."""
+    packaged = []
+    for source in _SOURCES:
+        folder = _package_folder(source.package)
+        path = os.path.join(folder, source.filename) if folder else ""
+        packaged.append((source, path if path and os.path.isfile(path) else None))
+    return packaged + folder_sources(photo_dirs)
+
+
+def _available_sources(photo_dirs: tuple[str, ...] = ()) -> list[tuple[_Source, str]]:
+    """Return (source, path) for every source photo present on this machine."""
+    return [(source, path) for source, path in _all_sources(photo_dirs) if path]
+
+
+def source_images(photo_dirs: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Return (name, path) of the natural colour photos: installed packages', then folders'."""
+    return [(source.name, path) for source, path in _available_sources(photo_dirs)]
 
 
 def group_of(filename: str | os.PathLike) -> str:
@@ -145,17 +175,17 @@ def _plan(config: SyntheticConfig) -> list[tuple[_Source, str, int, int, str]]:
     Patterns cycle over cfa.BAYER_PATTERNS by the file's position in the full list of sources
     (present or not), so they do not depend on which photos happen to be installed.
     """
-    present = dict((source.name, path) for source, path in _available_sources())
+    sources = _all_sources(config.photo_dirs)
     plan = []
-    for position, source in enumerate(_SOURCES):
-        if source.name not in present:
+    for position, (source, path) in enumerate(sources):
+        if path is None:
             continue
-        views = [s.name for s in _SOURCES if s.group == source.group]
+        views = [s.name for s, _ in sources if s.group == source.group]
         for variant in range(config.variants_per_image):
             k = views.index(source.name) * config.variants_per_image + variant
             index = position * config.variants_per_image + variant
             pattern = cfa.BAYER_PATTERNS[index % len(cfa.BAYER_PATTERNS)]
-            plan.append((source, present[source.name], variant, k, pattern))
+            plan.append((source, path, variant, k, pattern))
     return plan
 
 
