@@ -2,10 +2,10 @@
 the output head in float, run as one XNNPACK partition and match the Keras model.
 
 On the tiny trained model of tests/test_optimize.py (packed IO, 32x32 tiles -> [1, 16, 16, 4]
-in, [1, 16, 16, 12] out). Tolerance: the float-head int8 tile's LiteRT output is within
-`FLOAT_HEAD_MIN_PSNR_DB` of the Keras float model on the validation tiles (the int8 floor of
-tests/test_export.py's MIN_PSNR_DB); compaction is exact (array_equal) on XNNPACK and on
-LiteRT's builtin kernels.
+in, [1, 16, 16, 12] out). Tolerance: the float-head int8 tile's LiteRT output against the Keras
+float model on the validation tiles is at least `FLOAT_HEAD_MIN_PSNR_DB` = 45 dB PSNR (measured
+56.9 dB; the int8 output's own rounding, steps of 1/255, caps it near 59 dB); compaction is
+exact (array_equal) on XNNPACK and on LiteRT's builtin kernels. ~50 s on 2 CPU cores.
 """
 
 import numpy as np
@@ -20,7 +20,7 @@ from deepisp_tf.tf_env import keras
 from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=C0411  (after tf_env)
 
 SIDE = tiny.CROP
-FLOAT_HEAD_MIN_PSNR_DB = 30.0
+FLOAT_HEAD_MIN_PSNR_DB = 45.0
 COMPACTED_MODES = ("float32", "float16", "int8", "int8_sparse", "int8_float_head",
                    "int8_per_tensor_float_head")
 HEAD_OPS = ["CONV_2D", "CONV_2D", "ADD", "DEPTHWISE_CONV_2D"]   # residual, bilinear, add, scale
