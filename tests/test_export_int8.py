@@ -151,6 +151,19 @@ def test_float_head_mode_has_float_ops_only_at_the_head_in_one_xnnpack_partition
     assert op_profile.delegation(interpreter(content)) == (1, ())
 
 
+@pytest.mark.parametrize("mode", convert.FLOAT_HEAD_MODES)
+def test_float_head_int8_io_is_quantized_on_the_contract_range_not_the_samples(
+        uncompacted, representative, mode):
+    # The calibration mosaics span less than [0, 1]: their own range would give other params.
+    planes = np.concatenate([sample[0].ravel() for sample in representative()])
+    assert planes.min() > 0.01 and planes.max() < 0.99
+    model = interpreter(uncompacted[mode])
+    for detail in (model.get_input_details()[0], model.get_output_details()[0]):
+        scale, zero_point = detail["quantization"]
+        assert detail["dtype"] == np.int8 and zero_point == -128     # 0.0 -> -128
+        np.testing.assert_allclose(scale * 255, 1.0, rtol=1e-6)      # 1.0 -> 127
+
+
 def test_per_tensor_float_head_stores_one_weight_scale_per_kernel(uncompacted):
     model = flatbuffer_utils.read_model_from_bytearray(
         bytearray(uncompacted["int8_per_tensor_float_head"]))
