@@ -5,9 +5,10 @@ features (the residual), a fixed bilinear demosaic conv of the packed input, the
 the ReLU6 clip fused into it, and the fixed 1x1 depthwise output scale. In plain int8 the
 residual is quantized at the scale of the whole output (it is small next to the bilinear
 image), and the bilinear image and the sum are clipped to the calibration samples' range.
-Here the trunk is int8 and these four ops run in float; the converter inserts a DEQUANTIZE of the int8 input for the bilinear conv,
-a DEQUANTIZE of the trunk's features for the residual conv, and one QUANTIZE of the output
-when the IO is int8. XNNPACK runs all of it (float and int8) as one partition.
+Here the trunk is int8 and these four ops run in float; the converter inserts a DEQUANTIZE
+of the int8 input for the bilinear conv, a DEQUANTIZE of the trunk's features for the residual
+conv, and one QUANTIZE of the output when the IO is int8. XNNPACK runs all of it (float and
+int8) as one partition.
 
     calibrated = calibrated_model(converter)          # float flatbuffer + activation ranges
     tflite = quantize_with_float_head(calibrated, per_tensor=True, io_type="int8")
