@@ -213,7 +213,11 @@ EXPORT_VARIANTS: dict[str, tuple[str, str]] = {
     "pruned": ("pruned", "float32"), "pruned_int8": ("pruned", "int8"),
     "pruned_int8_per_tensor": ("pruned", "int8_per_tensor"),
     "pruned_int8_sparse": ("pruned", "int8_sparse"),
+    # int8 trunk, float output head (residual conv, bilinear, add, clip): packed IO only.
+    "int8_float_head": ("float", "int8_float_head"),
+    "int8_per_tensor_float_head": ("float", "int8_per_tensor_float_head"),
 }
+PACKED_ONLY_VARIANTS = ("int8_float_head", "int8_per_tensor_float_head")
 INT8_IO_TYPES = ("float", "int8", "uint8")
 
 
@@ -226,7 +230,7 @@ class ExportConfig:
     variant gets PSNR/SSIM through LiteRT); `extra_shapes` are converted too, not scored.
     """
 
-    variants: tuple[str, ...] = tuple(EXPORT_VARIANTS)
+    variants: tuple[str, ...] = tuple(v for v in EXPORT_VARIANTS if v not in PACKED_ONLY_VARIANTS)
     extra_shapes: tuple[tuple[int, int], ...] = ()   # (H, W) after the scored shape
     int8_io: str = "float"             # IO dtype of the int8 variants: float, int8 or uint8
     representative_samples: int = 64   # calibration tiles from the training pipeline
@@ -245,6 +249,10 @@ class ExportConfig:
         if unknown or not self.variants:
             raise ValueError(f"unknown export variants {unknown}; choose from "
                              f"{', '.join(EXPORT_VARIANTS)}")
+        packed_only = [v for v in self.variants if v in PACKED_ONLY_VARIANTS]
+        if packed_only and not self.packed_io:
+            raise ValueError(f"export variants {packed_only} need packed IO "
+                             "(export.packed_io=true)")
         if self.int8_io not in INT8_IO_TYPES:
             raise ValueError(f"ExportConfig.int8_io must be one of {INT8_IO_TYPES}, got "
                              f"{self.int8_io!r}")
@@ -427,7 +435,7 @@ def finetune() -> ExperimentConfig:
         data=dataclasses.replace(shipped.data, tile_stride=32, max_tiles_per_file=800),
         train=TrainConfig(batch_size=16, epochs=6, steps_per_epoch=50, validation_steps=8,
                           learning_rate=3e-4, decay_rate=0.5, decay_epochs=3),
-        export=deploy_export(("float32", "float16", "int8")),
+        export=deploy_export(("float32", "float16", "int8", "int8_per_tensor_float_head")),
     )
 
 

@@ -2,6 +2,7 @@
 vs the tiles), survives a JSON round trip, and the one override grammar accepts what it
 documents and rejects everything else with an error naming the assignment."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -124,3 +125,10 @@ def test_every_tool_shares_the_config_default_and_the_override_grammar():
                             check=False)
     assert result.returncode != 0
     assert "train: override 'train.epochs=two': train.epochs must be int" in result.stderr
+
+
+def test_float_head_variants_without_packed_io_are_refused_naming_the_fix():
+    config = config_lib.ExportConfig(variants=("float32", "int8_per_tensor_float_head"))
+    with pytest.raises(ValueError, match="packed_io=true"):
+        config.validate()
+    dataclasses.replace(config, packed_io=True).validate()

@@ -148,10 +148,13 @@ def test_export_writes_recommended_tflite_that_the_runtime_renders_with(tmp_path
     workdir = tmp_path / "workdir"
     io.save_trained(tiny.train_tiny(data_dir, steps=20), tiny.TINY, workdir)
     output = str(tmp_path / "tflite")
-    config = config_lib.ExportConfig(variants=("float32", "float16"), extra_shapes=((64, 64),),
+    # The deploy form of the finetune preset: packed IO, int8 IO, a float-head int8 variant.
+    config = config_lib.ExportConfig(variants=("float32", "int8_per_tensor_float_head"),
+                                     extra_shapes=((64, 64),), int8_io="int8", packed_io=True,
                                      representative_samples=4, eval_tiles=4, latency_runs=2,
                                      max_psnr_drop_db=1.0)
     report = export.export_workdir(str(workdir), output, config, data_dir=data_dir)
+    assert not report["errors"], report["errors"]
     deployed = report["recommendation"]["deployed"]
     assert deployed["file"] == export.RECOMMENDED_FILE and deployed["shape"] == [64, 64]
     assert report["recommendation"]["variant"] in deployed["from"]
@@ -159,7 +162,8 @@ def test_export_writes_recommended_tflite_that_the_runtime_renders_with(tmp_path
     with open(recommended, "rb") as mine, open(os.path.join(output, deployed["from"]), "rb") as src:
         assert mine.read() == src.read()
     assert io.load_config(output) == dataclasses.replace(tiny.TINY, export=config)
-    assert Runner(recommended).tile_shape == (64, 64)
+    runner = Runner(recommended)
+    assert runner.tile_shape == (64, 64) and runner.packed_io
     frame = tmp_path / "frame.dng"
     frames.write_synthetic_dng(str(frame), 0.05)
     image = deepisp_tf.render(frame, model=recommended)

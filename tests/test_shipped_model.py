@@ -23,7 +23,7 @@ from deepisp_tf.runtime.interpreter import Runner
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "default_model_tile.npz")
 GOLDEN_FLOAT32 = os.path.join(os.path.dirname(__file__), "golden", "default_model_tile_float32.npz")
 # The model card's held-out figure for this file (docs/model_card.md), float32 and int8.
-CARD_PSNR = {"float32": 41.52, "int8": 41.51}
+CARD_PSNR = {"float32": 41.52, "int8": 41.68}
 CARD_TOLERANCE_DB = 0.3
 CROP = slice(96, 160)  # the golden keeps the centre 64 x 64 of the tile output
 # int8 LiteRT kernels may round differently on another CPU: one output step (1/255) apart.

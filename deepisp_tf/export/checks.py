@@ -28,7 +28,8 @@ from deepisp_tf.tf_env import keras, tf
 # The sparse encoding runs FULLY_CONNECTED on LiteRT's sparse int8 kernel, whose rounding
 # differs from the dense one (measured 29.6-50 dB on the tests' tiny model): 25 dB.
 PARITY_MIN_PSNR_DB = {"float32": 70.0, "float16": 45.0, "dynamic": 30.0, "int8": 30.0,
-                      "int8_per_tensor": 30.0, "qat": 30.0, "int8_sparse": 25.0}
+                      "int8_per_tensor": 30.0, "qat": 30.0, "int8_sparse": 25.0,
+                      "int8_float_head": 30.0, "int8_per_tensor_float_head": 30.0}
 # Ops the NNAPI delegate accepts, with the Android API level each needs (float32 / quantized
 # uint8 graphs); signed int8 graphs need NNAPI 1.3, API 30. A static check from the TFLite
 # NNAPI delegate's op table, not a run on a device (android_bench does that).
