@@ -34,8 +34,13 @@ def _shipped_config() -> config_lib.ExperimentConfig:
     return io.load_config(models.DEFAULT_MODEL_DIR)
 
 
-def test_shipped_keras_model_is_the_network_of_the_shipped_float32_tflite():
-    network = io.load_model(train.SHIPPED_KERAS_MODEL)
+@pytest.fixture(scope="module")
+def shipped_network():
+    return io.load_model(train.SHIPPED_KERAS_MODEL)
+
+
+def test_shipped_keras_model_is_the_network_of_the_shipped_float32_tflite(shipped_network):
+    network = shipped_network
     runner = Runner(models.default_model_path(precision="float32"), threads=1)
     height, width = runner.tile_shape
     rng = np.random.default_rng(0)
@@ -55,11 +60,11 @@ def test_shipped_config_is_the_finetune_presets_architecture():
     assert shipped.data.crop_size == finetune.data.crop_size
 
 
-def test_init_from_default_copies_the_shipped_weights_exactly():
+def test_init_from_default_copies_the_shipped_weights_exactly(shipped_network):
     config = config_lib.get_preset("finetune")
     network = build_model(config.model, config.data.crop_size)
     train.initialize(network, train.resolve(train.DEFAULT_INIT), config.name)
-    source = io.load_model(train.SHIPPED_KERAS_MODEL)
+    source = shipped_network
     assert len(network.weights) == len(source.weights) > 0
     for mine, theirs in zip(network.get_weights(), source.get_weights()):
         assert np.array_equal(mine, theirs)
