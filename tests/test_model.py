@@ -132,7 +132,7 @@ def test_tiny_model_overfits_one_batch():
     target = np.sqrt(rgb)[..., ::-1]  # far from the bilinear demosaic the model starts as
     inputs = {"bayer": mosaic, "metadata": _inputs(TINY, 32, batch=4)["metadata"]}
     model.compile(keras.optimizers.Adam(1e-2), loss="mae")
-    losses = model.fit(inputs, target, batch_size=4, epochs=120, verbose=0).history["loss"]
+    losses = [float(model.train_on_batch(inputs, target)) for _ in range(120)]
     assert np.isfinite(losses).all()
     assert losses[-1] < 0.25 * losses[0]
 
