@@ -13,6 +13,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 import test_optimize as tiny
+from test_export import psnr
 from deepisp_tf.export import calibration, compact, convert, float_head
 from deepisp_tf.runtime import op_profile
 from deepisp_tf.runtime.interpreter import Runner
@@ -24,10 +25,6 @@ FLOAT_HEAD_MIN_PSNR_DB = 45.0
 COMPACTED_MODES = ("float32", "float16", "int8", "int8_sparse", "int8_float_head",
                    "int8_per_tensor_float_head")
 HEAD_OPS = ["CONV_2D", "CONV_2D", "ADD", "DEPTHWISE_CONV_2D"]   # residual, bilinear, add, scale
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1 / np.mean(np.square(np.float64(a) - b))))
 
 
 @pytest.fixture(scope="module")
