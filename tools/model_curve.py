@@ -33,8 +33,7 @@ def main(argv):
     if not points:
         sys.exit("model_curve: give at least one --point=NAME=FOLDER")
     curve.time_points(points, FLAGS.threads, FLAGS.runs, FLAGS.rounds)
-    curve.write_curve(points, FLAGS.output, FLAGS.threads, cpu_info())
-    print(open(f"{FLAGS.output}/curve.md").read())
+    print(curve.write_curve(points, FLAGS.output, FLAGS.threads, cpu_info()))
 
 
 if __name__ == "__main__":

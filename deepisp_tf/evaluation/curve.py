@@ -30,7 +30,8 @@ class CurvePointError(ValueError):
 
 
 def _model_file(folder: str, precision: str) -> str | None:
-    matches = sorted(glob.glob(os.path.join(folder, "tflite", f"{precision}_*{TILE}x{TILE}.tflite")))
+    pattern = os.path.join(folder, "tflite", f"{precision}_*{TILE}x{TILE}.tflite")
+    matches = sorted(glob.glob(pattern))
     return matches[0] if matches else None
 
 
@@ -110,8 +111,9 @@ def curve_table(points: Sequence[dict[str, Any]]) -> reports.Table:
 
 
 def write_curve(points: Sequence[dict[str, Any]], output_dir: str, threads: int,
-                cpu: dict[str, Any]) -> dict[str, Any]:
-    """Write OUT/curve.json, curve.md and curve.csv (`reports.write_report`); return the doc."""
+                cpu: dict[str, Any]) -> str:
+    """Write OUT/curve.json, curve.md and curve.csv (`reports.write_report`); return the
+    Markdown."""
     table = curve_table(points)
     front = {p: pareto(points, p) for p in PRECISIONS}
     document = {"points": [dict(point) for point in points], "pareto": front,
@@ -124,4 +126,4 @@ def write_curve(points: Sequence[dict[str, Any]], output_dir: str, threads: int,
         "Not beaten on both PSNR and speed: " + "; ".join(
             f"{p}: {', '.join(names) or 'none'}" for p, names in front.items()) + "."])
     reports.write_report(output_dir, "curve", document, markdown, {"curve": table})
-    return document
+    return markdown

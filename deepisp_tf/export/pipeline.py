@@ -35,7 +35,7 @@ from deepisp_tf.export import calibration, checks, litert, report as report_lib
 from deepisp_tf.export.convert import (INTEGER_MODES, convert_model, fixed_shape_model,
                                        pack_samples, packed_fixed_model)
 from deepisp_tf.export.variants import VARIANTS, add_reductions, recommend
-from deepisp_tf.model.io import ModelNotFoundError, load_trained
+from deepisp_tf.model.io import ModelNotFoundError, load_trained, save_config
 from deepisp_tf.tf_env import keras, tf
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,6 @@ def export_model(model: keras.Model, experiment: ExperimentConfig, output_dir: s
 
 
 RECOMMENDED_FILE = "recommended.tflite"
-MODEL_CONFIG_FILE = "config.json"  # beside recommended.tflite, as in the shipped model's folder
 
 
 def deploy_entry(entries: list[dict[str, Any]], recommendation: dict[str, Any]
@@ -282,7 +281,7 @@ def write_recommended(output_dir: str, entries: list[dict[str, Any]],
         return None
     with open(os.path.join(output_dir, entry["file"]), "rb") as handle:
         atomic.write_bytes(target, handle.read())
-    atomic.write_text(os.path.join(output_dir, MODEL_CONFIG_FILE), experiment.to_json())
+    save_config(experiment, output_dir)  # beside it, as in the shipped model's folder
     return {"file": RECOMMENDED_FILE, "from": entry["file"], "shape": entry["shape"]}
 
 

@@ -29,8 +29,9 @@ def write_report(output_dir: str, report: dict[str, Any]) -> None:
     The JSON also carries the variants table, so `python -m deepisp_tf.reports
     OUT/report.json variants` reprints it.
     """
-    reports.write_report(output_dir, REPORT_STEM, _finite(report), report_markdown(report),
-                         {VARIANTS_TABLE: variants_table(report)})
+    table = variants_table(report)
+    reports.write_report(output_dir, REPORT_STEM, _finite(report), report_markdown(report, table),
+                         {VARIANTS_TABLE: table})
 
 
 def _yes_no(value: Any) -> str | None:
@@ -145,8 +146,8 @@ def _recommendation_line(rec: dict[str, Any]) -> str:
     return f"**Recommended: `{rec['file']}`** — {rec['reason']}.{run}"
 
 
-def report_markdown(report: dict[str, Any]) -> str:
-    """Render the report as Markdown: recommendation, one table row per file, ops, errors."""
+def report_markdown(report: dict[str, Any], table: reports.Table) -> str:
+    """Render the report as Markdown: recommendation, `table` (`variants_table`), ops, errors."""
     rec = report["recommendation"]
     evaluation = report["evaluation"]
     lines = [f"# TFLite export: {report['experiment']}", "",
@@ -164,7 +165,7 @@ def report_markdown(report: dict[str, Any]) -> str:
                   f"Metrics: {evaluation['protocol']}.", ""]
     else:
         lines += [f"Quality {evaluation.get('error', 'not scored')}.", ""]
-    lines += [variants_table(report).markdown()]
+    lines += [table.markdown()]
     lines += ["", "## Ops", ""]
     for e in (e for e in report["variants"] if not e["error"]):
         ops = ", ".join(f"{name} x{count}" for name, count in e["ops"].items())
