@@ -1,14 +1,12 @@
-"""Training: the workdir contract, kill-and-resume, clean errors, two workers in sync, and the
-input served by an in-process tf.data service."""
+"""Training: the workdir contract, kill-and-resume, clean errors, and the input served by an
+in-process tf.data service. Two workers in sync: tests/test_two_host.py."""
 
 import dataclasses
 import glob
 import json
 import os
-import socket
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -189,57 +187,3 @@ def test_training_input_runs_through_an_in_process_tf_data_service(tiny_data, tm
     del worker
 
 
-_WORKER_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    from deepisp_tf import config as config_lib, training as train
-    from deepisp_tf.tf_env import keras
-
-    config = config_lib.ExperimentConfig.from_dict(json.loads(sys.argv[1]))
-    data, workdir, weights = sys.argv[2:5]
-
-    class Dump(keras.callbacks.Callback):
-        def on_train_end(self, logs=None):
-            np.savez(weights, *self.model.get_weights())
-
-    summary = train.train(config, data, workdir, strategy="multi_worker", verbose=0,
-                          callbacks=[Dump()])
-    print("replicas", summary.replicas)
-""")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("localhost", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def test_two_local_workers_with_multi_worker_mirrored_strategy_end_with_identical_weights(
-        tiny_data, tmp_path):
-    config = config_lib.override(TINY, ["train.epochs=1", "train.steps_per_epoch=3",
-                                         "train.image_summaries=0"])
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    processes = []
-    for index in range(2):
-        env = {**os.environ, "PYTHONPATH": REPO, "CUDA_VISIBLE_DEVICES": "",
-               "TF_CONFIG": json.dumps({"cluster": cluster,
-                                        "task": {"type": "worker", "index": index}})}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-c", _WORKER_SCRIPT, config.to_json(), tiny_data,
-             str(tmp_path / "run"), str(tmp_path / f"weights{index}.npz")],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [process.communicate(timeout=150) for process in processes]
-    for process, (stdout, stderr) in zip(processes, outputs):
-        assert process.returncode == 0, stderr[-3000:]
-        assert "replicas 2" in stdout
-    first, second = (np.load(tmp_path / f"weights{index}.npz") for index in range(2))
-    assert len(first.files) == len(second.files) > 10
-    for name in first.files:
-        np.testing.assert_array_equal(first[name], second[name])
-    initial = train.build_training_model(config).get_weights()
-    assert any(not np.array_equal(a, first[f"arr_{i}"]) for i, a in enumerate(initial))
-    assert os.path.isfile(io.model_path(tmp_path / "run"))

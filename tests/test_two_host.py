@@ -1,6 +1,7 @@
 """The two-host recipe of docs/scale_out.md, run as separate processes on this machine: a
 tf.data service dispatcher and worker (`tools.data_service`) and two training workers
-(`tools.train --strategy=multi_worker --data_service=...`, TF_CONFIG on localhost ports).
+(`tools.train --strategy=multi_worker --data_service=...`, TF_CONFIG on localhost ports),
+which must end with identical weights on both workers and the model written by the chief.
 
 Deselect with `-m "not two_host"` when ports or time are short (66-200 s on 2 shared cores).
 """
@@ -105,6 +106,10 @@ def test_two_training_workers_fed_by_a_data_service_train_and_the_chief_writes_t
         for trainer, output in zip(trainers, outputs):
             assert trainer.returncode == 0, output[-4000:]
             assert "multi_worker (2 replica(s))" in output
+        # Synchronous training: both workers end with the same weights (their digests match).
+        digests = [re.findall(r"final weights sha256 +\| ([0-9a-f]{16})", output)
+                   for output in outputs]
+        assert len(digests[0]) == 1 and digests[0] == digests[1], digests
         losses = [float(value) for value in re.findall(r" - loss: ([0-9.]+)", outputs[0])]
         assert len(losses) == 2 and all(0 < loss < 1 for loss in losses), losses
         # The residual head starts at exactly zero (a fresh model is the bilinear demosaic):

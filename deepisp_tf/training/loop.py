@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import shutil
@@ -55,6 +56,7 @@ class RunSummary:
     kmac_per_pixel: float
     complete: bool
     init_from: str | None = None   # the model file a fine-tune started from
+    weights_sha256: str = ""       # `weights_digest` of the final network (equal on every worker)
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> "RunSummary":
@@ -97,6 +99,19 @@ def check_dataset(data_dir: str, config: ExperimentConfig) -> None:
                 f"(prepare the data with --config={config.name})")
 
 
+def weights_digest(model: keras.Model) -> str:
+    """Return the SHA-256 (hex, first 16 digits) of a model's weights, in `get_weights` order.
+
+    Synchronous data-parallel workers end with equal digests; a worker that trained on its own
+    does not.
+    """
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(str(weight.shape).encode())
+        digest.update(weight.tobytes())
+    return digest.hexdigest()[:16]
+
+
 def build_training_model(config: ExperimentConfig) -> keras.Model:
     """Build (seeded, dynamic tile size) and compile the training model; call in a strategy scope.
 
@@ -125,6 +140,7 @@ def summary_table(summary: RunSummary) -> reports.Table:
         ("wall time", f"{summary.wall_seconds:.0f} s"),
         ("model", f"{summary.params / 1e6:.3f} M params, {summary.kmac_per_pixel:.2f} kMAC/px"),
         ("started from", summary.init_from or "random initialisation"),
+        ("final weights sha256", summary.weights_sha256 or "-"),
     ]
     return reports.Table.of([reports.Column("quantity", " "), reports.Column("value", " ")],
                             [{"quantity": key, "value": value} for key, value in rows])
@@ -211,7 +227,7 @@ def train(config: ExperimentConfig, data_dir: str, workdir: str, *, strategy: st
         params=cost.count_params(network),
         kmac_per_pixel=cost.macs_per_pixel(network, cost.DESCRIBE_TILE,
                                            cost.DESCRIBE_TILE) / 1e3,
-        complete=True, init_from=init_path)
+        complete=True, init_from=init_path, weights_sha256=weights_digest(network))
     callbacks_lib.save_model(model, workdir, "final", chief)
     if chief:  # the backup goes last: a run killed before this point resumes, not restarts
         write_summary(workdir, summary)
