@@ -122,3 +122,16 @@ def test_text_file_renamed_dng_raises_unsupported_format(tmp_path):
 def test_missing_file_raises_raw_read_error(tmp_path):
     with pytest.raises(io.RawReadError, match="no such file"):
         io.read_raw(tmp_path / "absent.NEF")
+
+
+def test_effective_white_level_equals_libraws_rule_over_the_black_subtracted_frame():
+    """The per-site maximum equals adjust_maximum() on the whole black-subtracted mosaic."""
+    rng = np.random.default_rng(3)
+    black = np.array([[128.0, 130.5], [127.0, 129.0]])
+    for shape in ((6, 8), (5, 7), (1, 9), (9, 1)):
+        for top in (3000.0, 3900.0, 4095.0):  # below, inside and at the 0.75 threshold span
+            mosaic = rng.integers(0, int(top) + 1, shape).astype(np.uint16)
+            expected_max = float(np.max(mosaic - np.tile(black, (5, 5))[:shape[0], :shape[1]]))
+            span = 4095.0 - 127.0
+            expected = (127.0 + expected_max if 0.75 * span < expected_max < span else 4095.0)
+            assert io.effective_white_level(mosaic, 4095.0, black_levels=black) == expected

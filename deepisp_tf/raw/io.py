@@ -133,7 +133,9 @@ def effective_white_level(mosaic: np.ndarray, white_level: float, threshold: flo
     black = np.zeros((2, 2)) if black_levels is None else np.asarray(black_levels, np.float64)
     if not mosaic.size or threshold < 1e-5:
         return float(white_level)
-    data_max = float(np.max(mosaic - color.site_map(black, mosaic.shape)))
+    data_max = max(float(site.max()) - float(black[row, col])  # per site: no full-frame copy
+                   for row in range(2) for col in range(2)
+                   if (site := mosaic[row::2, col::2]).size)
     span = float(white_level) - float(black.min())
     if 0 < data_max < span and data_max > threshold * span:
         return float(black.min()) + data_max
