@@ -27,6 +27,10 @@ PACKED_PLANES = len(PACKED_PLANE_ORDER)
 RGB_CHANNELS = 3
 PACKED_OUTPUT_CHANNELS = PACKED_PLANES * RGB_CHANNELS   # 2x2 output pixels x RGB
 
+# The experiment config (`ExperimentConfig.to_json`) beside a training workdir's model and a
+# shipped model's .tflite files.
+MODEL_CONFIG_FILE = "config.json"
+
 # Tiles start at even offsets and have even sides, so every tile of an RGGB mosaic is RGGB.
 TILE_MULTIPLE = 2
 

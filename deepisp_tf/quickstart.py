@@ -161,7 +161,7 @@ def _run_summary(ctx: Context) -> train.RunSummary | None:
 
 def _same_training(ctx: Context) -> bool:
     """Return whether the train workdir is empty or holds a run with these training settings."""
-    if not os.path.isfile(ctx.path("train", io.CONFIG_FILE)):
+    if not os.path.isfile(ctx.path("train", constants.MODEL_CONFIG_FILE)):
         return True
     saved = io.load_config(ctx.path("train")).to_dict()
     return _jsonable({k: saved[k] for k in TRAINING_SECTIONS}) == ctx.training_settings()

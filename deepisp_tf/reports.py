@@ -145,7 +145,10 @@ class Table:
 
 
 def finite(value: Any) -> Any:
-    """Replace non-finite floats (an identical image's inf PSNR) by strings, for strict JSON."""
+    """Return `value` for strict JSON: numpy scalars (and 0-d arrays) as Python numbers, without
+    importing numpy; non-finite floats (an identical image's inf PSNR) as strings."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, Mapping):

@@ -58,6 +58,16 @@ def test_write_report_refuses_a_document_with_its_own_tables_key(tmp_path):
         reports.write_report(str(tmp_path), "r", {"tables": 1}, "", {"t": table})
 
 
+def test_finite_makes_numpy_scalars_python_numbers_and_non_finite_floats_strings():
+    np = pytest.importorskip("numpy")
+    value = {"a": np.float32(1.5), "b": [np.int64(3), float("inf")], "c": (np.float64("nan"),),
+             "d": np.array(2.0)}
+    result = reports.finite(value)
+    assert result == {"a": 1.5, "b": [3, "inf"], "c": ["nan"], "d": 2.0}
+    assert [type(x) for x in (result["a"], result["b"][0], result["d"])] == [float, int, float]
+    json.dumps(result, allow_nan=False)
+
+
 def test_reports_imports_no_tensorflow_or_numpy():
     code = ("import sys, deepisp_tf.reports\n"
             "print(sorted({'tensorflow', 'numpy'} & set(sys.modules)))")

@@ -11,7 +11,6 @@ import json
 import os
 from typing import Any
 
-import numpy as np
 
 from deepisp_tf import reports
 from deepisp_tf.config import ExportConfig
@@ -30,7 +29,7 @@ def write_report(output_dir: str, report: dict[str, Any]) -> None:
     OUT/report.json variants` reprints it.
     """
     table = variants_table(report)
-    reports.write_report(output_dir, REPORT_STEM, _finite(report), report_markdown(report, table),
+    reports.write_report(output_dir, REPORT_STEM, reports.finite(report), report_markdown(report, table),
                          {VARIANTS_TABLE: table})
 
 
@@ -70,7 +69,7 @@ def variants_table(report: dict[str, Any]) -> reports.Table:
         "nnapi": (f"API {e['nnapi']['min_android_api']}" if e["nnapi"]["supported"]
                   else "no: " + ", ".join(e["nnapi"]["unsupported_ops"])),
     } for e in report["variants"] if not e["error"]]
-    return reports.Table.of(columns, _finite(rows))
+    return reports.Table.of(columns, reports.finite(rows))
 
 
 def read_report(output_dir: str) -> dict[str, Any] | None:
@@ -114,19 +113,6 @@ def headline(report: dict[str, Any], variant: str) -> dict[str, Any]:
                           "psnr": chosen.get("psnr"), "ssim": chosen.get("ssim"),
                           "drop_vs_float32_db": drop,
                           "drop_vs_keras_db": chosen.get("psnr_drop_db")}}
-
-
-def _finite(value: Any) -> Any:
-    """Return `value` with numpy scalars as Python ones and inf/nan as strings (standard JSON)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _fmt(value: Any, spec: str = ".2f", missing: str = "–") -> str:

@@ -17,10 +17,10 @@ import os
 
 from deepisp_tf import atomic
 from deepisp_tf.config import ExperimentConfig
+from deepisp_tf.constants import MODEL_CONFIG_FILE
 from deepisp_tf.model.layers import quantize_scope
 from deepisp_tf.tf_env import keras
 
-CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 KINDS = ("final", "best")
 
@@ -38,14 +38,16 @@ def model_path(workdir: str | os.PathLike, kind: str = "final") -> str:
 
 def save_config(config: ExperimentConfig, workdir: str | os.PathLike) -> str:
     """Write `W/config.json` atomically and return its path."""
-    return atomic.write_text(os.path.join(os.fspath(workdir), CONFIG_FILE), config.to_json())
+    return atomic.write_text(os.path.join(os.fspath(workdir), MODEL_CONFIG_FILE),
+                             config.to_json())
 
 
 def load_config(workdir: str | os.PathLike) -> ExperimentConfig:
     """Read `W/config.json`."""
-    path = os.path.join(os.fspath(workdir), CONFIG_FILE)
+    path = os.path.join(os.fspath(workdir), MODEL_CONFIG_FILE)
     if not os.path.isfile(path):
-        raise ModelNotFoundError(f"{workdir}: no {CONFIG_FILE} (is it a training workdir?)")
+        raise ModelNotFoundError(
+            f"{workdir}: no {MODEL_CONFIG_FILE} (is it a training workdir?)")
     with open(path) as handle:
         return ExperimentConfig.from_dict(json.load(handle))
 

@@ -21,18 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from deepisp_tf.constants import (INPUT_BAYER, INPUT_METADATA, METADATA_SIZE, MODEL_CONFIG_FILE,
+                                  OUTPUT_RGB, PACKED_OUTPUT_CHANNELS, PACKED_PLANES)
 from deepisp_tf.runtime import inspection
 from deepisp_tf.runtime.delegates import DelegateError, open_interpreter, parse_delegate
 from deepisp_tf.runtime.inspection import OpInfo
 from deepisp_tf.runtime.packed import pack_planes, unpack_output
 from deepisp_tf.runtime.quantization import Quantization, quantize
 
-from deepisp_tf.constants import (INPUT_BAYER, INPUT_METADATA, METADATA_SIZE, OUTPUT_RGB,
-                                  PACKED_OUTPUT_CHANNELS, PACKED_PLANES)
-
 log = logging.getLogger(__name__)
-
-MODEL_CONFIG_FILE = "config.json"
 
 
 def _find(details: list[dict[str, Any]], named: dict[str, int], word: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
+from deepisp_tf.constants import MODEL_CONFIG_FILE
 from deepisp_tf.runtime import precision as precision_lib
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,6 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL_DIR = os.path.join(PACKAGE_DIR, "assets", "models", "default")
 DEFAULT_MODEL_FILE = "tile_int8.tflite"  # what the package shipped first; any tile_*.tflite
-MODEL_CONFIG_FILE = "config.json"
 
 
 class NoDefaultModelError(FileNotFoundError):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from deepisp_tf.constants import METADATA_SIZE
+from deepisp_tf.constants import METADATA_SIZE, MODEL_CONFIG_FILE
 
 from deepisp_tf import atomic
 from deepisp_tf.runtime import cpu
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "float32", "float16", "int8")
 MODEL_PATTERN = "tile_*.tflite"
 MANIFEST_FILE = "precisions.json"
-CONFIG_FILE = "config.json"
 CACHE_ENV = "DEEPISP_CACHE_DIR"
 CACHE_FILE = "precision.json"
 CACHE_VERSION = 1
@@ -77,7 +76,7 @@ def load_quality(model_dir: str) -> dict[str, Any]:
     """Return the quality manifest of a folder ({} when none): `precisions.json`, else the
     "precisions" entry of `config.json` (ValueError naming the file if it is malformed)."""
     manifest = os.path.join(model_dir, MANIFEST_FILE)
-    config = os.path.join(model_dir, CONFIG_FILE)
+    config = os.path.join(model_dir, MODEL_CONFIG_FILE)
     for path, key in ((manifest, None), (config, "precisions")):
         if not os.path.isfile(path):
             continue
