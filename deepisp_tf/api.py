@@ -4,16 +4,18 @@
     image = deepisp_tf.render("IMG_0001.CR2")          # uint16 [H, W, 3] RGB
     renderer = deepisp_tf.Renderer(); images = [renderer.render(p) for p in paths]
 
-Both run the runtime's engine (`runtime.engine.Engine`, one interpreter, serial: the same tiles,
-tables and colour finish as `tools.infer`, so the pixels equal its 16-bit PNG exactly) with the
-shipped default model unless `model` names a `.tflite`. No TensorFlow is imported.
+Both run the runtime's engine (`runtime.engine.Engine`: the same tiles, tables and colour finish
+as `tools.infer`, so the pixels equal its 16-bit PNG exactly), with one single-threaded
+interpreter per CPU sharing each image's tiles, as `tools.infer` does, and the shipped default
+model unless `model` names a `.tflite`. No TensorFlow is imported.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterator, Sequence
+import threading
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -31,7 +33,9 @@ class RenderOptions:
       precision: shipped model precision without `model` ("auto", "int8", "float32", ...).
       delegate: "xnnpack", "none", "gpu", "nnapi" or "external:PATH".
       delegate_fallback: use the CPU when the delegate cannot be applied.
-      threads: threads of the interpreter (None: LiteRT's default).
+      threads: threads of each interpreter (None: LiteRT's default).
+      interpreters: interpreters running an image's tiles in parallel, each with its own copy
+        of the model (None: one per CPU; 1: everything in the calling thread).
       tile: tile side the model is resized to (None: the model's own).
       overlap: tile overlap in pixels (None: the default, tile / 16).
       isolate: decode in a worker process (a file that crashes or hangs LibRaw raises
@@ -43,6 +47,7 @@ class RenderOptions:
     delegate: str = "xnnpack"
     delegate_fallback: bool = False
     threads: int | None = 1
+    interpreters: int | None = None
     tile: int | None = None
     overlap: int | None = None
     isolate: bool = False
@@ -50,7 +55,7 @@ class RenderOptions:
 
 
 class Renderer:
-    """Render many RAW files with one opened model (one interpreter, reused).
+    """Render many RAW files with one opened model (its interpreters opened once, reused).
 
     Attributes:
       model_path: the `.tflite` in use.
@@ -79,8 +84,14 @@ class Renderer:
                              delegate_fallback=opts.delegate_fallback, tile=opts.tile)
         self._decoders = (isolation.DecoderPool(1, timeout=opts.decode_timeout)
                           if opts.isolate else None)
-        self._engine = Engine(self.runner, overlap=opts.overlap, serial=True,
-                              decode=self._decoders.decode if self._decoders else None)
+        self._busy = threading.Lock()
+        interpreters = opts.interpreters or os.cpu_count() or 1
+        decode = self._decoders.decode if self._decoders else None
+        if interpreters == 1:
+            self._engine = Engine(self.runner, overlap=opts.overlap, serial=True, decode=decode)
+        else:  # two preprocessing threads: the next file decodes while this one renders
+            self._engine = Engine(self.runner, overlap=opts.overlap, workers=2,
+                                  interpreters=interpreters, decode=decode)
 
     def render(self, path: str | os.PathLike) -> np.ndarray:
         """Render one RAW file.
@@ -95,11 +106,23 @@ class Renderer:
         return next(self.render_many([path]))
 
     def render_many(self, paths: Sequence[str | os.PathLike]) -> Iterator[np.ndarray]:
-        """Yield the image of every file in order; raise at the first file that fails."""
-        for result in self._engine.run(paths):
-            if result.error is not None:
-                raise result.error
-            yield result.image
+        """Yield the image of every file in order; raise at the first file that fails.
+
+        Raises:
+          RuntimeError: the Renderer is already rendering (another thread, or a `render_many`
+            not yet exhausted or closed): its interpreters run one batch at a time.
+        """
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError("this Renderer is already rendering (another thread, or an "
+                               "unfinished render_many): finish or close that first, or open "
+                               "another Renderer")
+        try:
+            for result in in_input_order(self._engine.run(paths)):
+                if result.error is not None:
+                    raise result.error
+                yield result.image
+        finally:
+            self._busy.release()
 
     def close(self) -> None:
         """Stop the decoder process, if any (the interpreter is freed with the object)."""
@@ -112,6 +135,18 @@ class Renderer:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+def in_input_order(results: Iterable[Any]) -> Iterator[Any]:
+    """Yield results that carry an `index` (0, 1, ... in any order) by that index, each as soon
+    as every earlier one has come (the concurrent engine yields in completion order)."""
+    waiting: dict[int, Any] = {}
+    following = 0
+    for result in results:
+        waiting[result.index] = result
+        while following in waiting:
+            yield waiting.pop(following)
+            following += 1
 
 
 def render(path: str | os.PathLike, model: str | os.PathLike | None = None,

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import types
 
 import cv2
 import numpy as np
@@ -94,3 +95,44 @@ def test_import_and_render_attribute_load_no_tensorflow():
     assert done.stdout.strip() == "False"
     with pytest.raises(AttributeError, match="no attribute 'renderer'"):
         deepisp_tf.renderer  # pylint: disable=pointless-statement
+
+
+def test_in_input_order_yields_each_result_once_every_earlier_one_has_come():
+    results = [types.SimpleNamespace(index=i) for i in (2, 0, 3, 1, 4)]
+    seen = []
+    for result in deepisp_tf.api.in_input_order(iter(results)):
+        seen.append(result.index)
+    assert seen == [0, 1, 2, 3, 4]
+    # 0 is yielded as soon as it comes, before 3 arrives (nothing is held back longer).
+    order = deepisp_tf.api.in_input_order(iter(results))
+    assert next(order).index == 0
+
+
+def test_renderer_with_two_interpreters_equals_one_and_keeps_input_order(synthetic_dng, tmp_path):
+    small = tmp_path / "small.dng"
+    frames.write_synthetic_dng(str(small), 0.05)
+    broken = tmp_path / "broken.dng"
+    broken.write_bytes(b"II*\x00" + bytes(range(256)) * 8)
+    model = models.default_model_path(precision="int8")
+    paths = [synthetic_dng, small, synthetic_dng]
+    with deepisp_tf.Renderer(model, interpreters=1) as renderer:
+        expected = list(renderer.render_many(paths))
+    with deepisp_tf.Renderer(model, interpreters=2) as renderer:
+        assert renderer._engine.interpreters == 2  # pylint: disable=protected-access
+        images = list(renderer.render_many(paths))
+        failing = renderer.render_many([small, broken, synthetic_dng])
+        assert np.array_equal(next(failing), expected[1])
+        with pytest.raises(RawReadError, match="broken.dng"):
+            next(failing)
+    assert [image.shape for image in images] == [image.shape for image in expected]
+    assert all(np.array_equal(a, b) for a, b in zip(images, expected))
+
+
+def test_renderer_refuses_a_second_render_while_one_is_unfinished(synthetic_dng):
+    with deepisp_tf.Renderer(models.default_model_path(precision="int8")) as renderer:
+        unfinished = renderer.render_many([synthetic_dng, synthetic_dng])
+        first = next(unfinished)
+        with pytest.raises(RuntimeError, match="already rendering"):
+            renderer.render(synthetic_dng)
+        unfinished.close()
+        assert np.array_equal(renderer.render(synthetic_dng), first)

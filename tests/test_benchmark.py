@@ -102,7 +102,8 @@ def test_model_mode_times_every_model_and_reports_broken_ones(models, tmp_path):
         os.symlink(models[name], folder / os.path.basename(models[name]))
     (folder / "broken.tflite").write_bytes(b"not a flatbuffer")
     report = bench.benchmark_models(bench.list_models(str(folder)),
-                                    bench.Settings(model="", threads=1), runs=3, frame_runs=1)
+                                    bench.Settings(model="", threads=1, interpreters=2),
+                                    runs=3, frame_runs=1)
     rows = {row["model"]: row for row in report["models"]}
     assert "error" in rows["broken.tflite"]
     assert rows["tiny_float32.tflite"]["kind"] == "float32"
@@ -113,10 +114,13 @@ def test_model_mode_times_every_model_and_reports_broken_ones(models, tmp_path):
         assert row["tiles_per_frame"] == len(pipeline.plan_record(
             frames.synthetic_record(1088, 1920), 64, pipeline.default_overlap(64)).grid)
         assert row["frame_latency_ms"]["p50"] > row["tile_latency_ms"]["p50"]
+        assert row["engine_interpreters"] == 2  # the frame through the engine, as render() runs
+        assert row["engine_frame_latency_ms"]["p50"] > row["tile_latency_ms"]["p50"]
     paths = bench.write_report(report, str(tmp_path / "report"))
     assert [os.path.basename(p) for p in paths][:2] == list(bench.MODEL_REPORT_FILES)
     markdown = open(paths[1], encoding="utf-8").read()
     assert "tiny_int8.tflite | int8" in markdown and "broken.tflite | error" in markdown
+    assert "Full-HD frame p50 ms, 2 interpreters" in markdown
 
 
 def test_cli_model_mode_writes_report_and_file_mode_needs_input(models, tmp_path):

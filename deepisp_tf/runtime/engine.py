@@ -106,6 +106,15 @@ def _put(out: queue.Queue, item: object, stop: threading.Event) -> bool:
     return False
 
 
+def _wake(waiting: queue.Queue) -> None:
+    """Hand a thread blocked in `_get(waiting)` the None that ends its loop (if there is room:
+    a full queue has no reader waiting)."""
+    try:
+        waiting.put_nowait(None)
+    except queue.Full:
+        pass
+
+
 def _get(source: queue.Queue, stop: threading.Event) -> Any:
     """Get an item, waiting while the queue is empty; None if the run was stopped."""
     while not stop.is_set():
@@ -319,6 +328,8 @@ class Engine:
                 yield item
         finally:
             stop.set()
+            for waiting in (tiles, outputs):  # wake the threads blocked in _get now, not at
+                _wake(waiting)                 # their next poll (up to _POLL_SECONDS per run)
             for thread in threads:
                 if thread.is_alive():
                     thread.join()

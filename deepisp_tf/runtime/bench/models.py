@@ -12,6 +12,7 @@ import numpy as np
 
 from deepisp_tf.runtime import frames, pipeline
 from deepisp_tf.runtime.bench.common import FULL_HD, Settings, machine
+from deepisp_tf.runtime.engine import Engine
 from deepisp_tf.runtime.profiling import StageTimes, percentiles_ms, warm_up
 
 
@@ -44,6 +45,7 @@ def benchmark_model(settings: Settings, path: str, runs: int = 20, warmup: int =
         started = time.perf_counter()
         pipeline.infer_record(record, runner, settings.overlap, frame_times)
         frame_seconds.append(time.perf_counter() - started)
+    engine_seconds = _engine_frame_seconds(runner, record, settings, frame_runs)
     description = runner.describe()
     description["weights"] = runner.weights_summary()
     plan = pipeline.plan_record(record, runner.tile_shape[0], settings.overlap
@@ -54,8 +56,29 @@ def benchmark_model(settings: Settings, path: str, runs: int = 20, warmup: int =
             "tile_latency_ms": percentiles_ms(times.durations("invoke")),
             "frame": list(frame), "tiles_per_frame": len(plan.grid),
             "frame_latency_ms": percentiles_ms(frame_seconds),
+            "engine_interpreters": settings.interpreters if engine_seconds else None,
+            "engine_frame_latency_ms": (percentiles_ms(engine_seconds) if engine_seconds
+                                        else None),
             "frame_stage_ms": {stage: 1000 * total / max(frame_runs, 1)
                                for stage, total in frame_times.totals().items()}}
+
+
+def _engine_frame_seconds(runner: Any, record: Any, settings: Settings, runs: int
+                          ) -> list[float]:
+    """Time `runs` renders of one frame through the engine with `settings.interpreters`
+    interpreters sharing its tiles (what `deepisp_tf.render` and tools.infer do); [] with one
+    interpreter or a runner without replicas (GPU)."""
+    if settings.interpreters < 2 or not hasattr(runner, "replica"):
+        return []
+    engine = Engine(runner, overlap=settings.overlap, workers=1,
+                    interpreters=settings.interpreters, decode=lambda _: record)
+    list(engine.run(["frame"]))  # warm-up: the replicas' first tiles
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        list(engine.run(["frame"]))
+        seconds.append(time.perf_counter() - started)
+    return seconds
 
 
 def benchmark_models(paths: Sequence[str], settings: Settings, runs: int = 20,

@@ -80,13 +80,20 @@ def _files_markdown(report: dict[str, Any]) -> list[str]:
 
 
 def _models_markdown(report: dict[str, Any]) -> list[str]:
+    engines = {row.get("engine_interpreters") for row in report["models"]} - {None}
+    engine_title = f"Full-HD frame p50 ms, {max(engines)} interpreters" if engines else ""
     lines = ["| model | kind | IO | MB | delegate | delegated ops | zero weights | tile | "
-             "tile p50/p90/p99 ms | tiles per frame | Full-HD frame p50 ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "tile p50/p90/p99 ms | tiles per frame | Full-HD frame p50 ms, one interpreter |"
+             + (f" {engine_title} |" if engines else ""),
+             "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if engines else "")]
     for row in report["models"]:
         if "error" in row:
-            lines.append(f"| {row['model']} | error: {row['error']} |" + " |" * 9)
+            lines.append(f"| {row['model']} | error: {row['error']} |"
+                         + " |" * (10 if engines else 9))
             continue
+        engine_cell = (f" {_ms(row['engine_frame_latency_ms'], 'p50')} |"
+                       if engines and row.get("engine_frame_latency_ms") else
+                       " – |" if engines else "")
         description, tile = row["description"], row["tile_latency_ms"]
         zeros = description["weights"]["zero_fraction"]
         lines.append(
@@ -96,7 +103,8 @@ def _models_markdown(report: dict[str, Any]) -> list[str]:
             f"{'–' if zeros is None else f'{zeros:.0%}'} | "
             f"{description['tile_shape'][0]}x{description['tile_shape'][1]} | "
             f"{_ms(tile, 'p50')} / {_ms(tile, 'p90')} / {_ms(tile, 'p99')} | "
-            f"{row['tiles_per_frame']} | {_ms(row['frame_latency_ms'], 'p50')} |")
+            f"{row['tiles_per_frame']} | {_ms(row['frame_latency_ms'], 'p50')} |"
+            + engine_cell)
     rows = [row for row in report["models"] if row.get("frame_stage_ms")]
     stages = sorted({stage for row in rows for stage in row["frame_stage_ms"]})
     if rows:
