@@ -11,7 +11,6 @@ import json
 import os
 from typing import Any
 
-
 from deepisp_tf import reports
 from deepisp_tf.config import ExportConfig
 
@@ -29,8 +28,8 @@ def write_report(output_dir: str, report: dict[str, Any]) -> None:
     OUT/report.json variants` reprints it.
     """
     table = variants_table(report)
-    reports.write_report(output_dir, REPORT_STEM, reports.finite(report), report_markdown(report, table),
-                         {VARIANTS_TABLE: table})
+    reports.write_report(output_dir, REPORT_STEM, reports.finite(report),
+                         report_markdown(report, table), {VARIANTS_TABLE: table})
 
 
 def _yes_no(value: Any) -> str | None:

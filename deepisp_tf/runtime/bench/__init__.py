@@ -9,10 +9,12 @@ Inputs can be repeated (`min_megapixels`: whole copies until the batch holds tha
 completed with synthetic DNGs of given sizes (`synthetic_megapixels`, e.g. 12 and 24 MP).
 An optional memory probe renders a synthetic big mosaic in a fresh process (`memory`).
 
-Model mode (`models`): per-tile and per-Full-HD-frame latency of every .tflite in a folder.
+Model mode (`models`): per-tile and per-Full-HD-frame latency of every .tflite in a folder, the
+frame with one interpreter and through the engine with several (as `render()` runs it).
 
 Reports (`report`): report.json, report.md (tools.benchmark adds a plot), and copies named by
-machine, precision and runtime. Every report names the CPU model and its ISA flags (`common.machine`).
+machine, precision and runtime. Every report names the CPU model and its ISA flags
+(`common.machine`).
 """
 
 from __future__ import annotations
