@@ -95,6 +95,20 @@ def test_bad_file_is_listed_in_every_mode_without_stopping(models, raw_dir, tmp_
     assert "## Failed files" in bench.format_markdown(report)
 
 
+def test_isolated_runs_count_their_decoder_processes_memory_and_rawpy_runs_do_not(
+        models, raw_dir, tmp_path):
+    settings = bench.Settings(model=models["float"], threads=1, workers=(1,), interpreters=1,
+                              overlap=8, isolate=True)
+    report = bench.benchmark_files(bench.list_inputs(raw_dir), settings, memory_megapixels=0.2)
+    children = {run["mode"]: run["children_peak_rss_mb"] for run in report["runs"]}
+    assert report["memory"]["isolate"] and report["memory"]["decoder_peak_rss_mb"] > 10
+    assert children["serial"] > 10 and children["concurrent"] > 10  # a Python + rawpy process
+    assert children["rawpy"] == 0  # our decoders are not alive during rawpy's runs
+    markdown = open(bench.write_report(report, str(tmp_path / "r"))[1], encoding="utf-8").read()
+    serial_row = next(line for line in markdown.splitlines() if line.startswith("| serial |"))
+    assert serial_row.rstrip(" |").rsplit("|", 1)[1].count(" + ") == 1  # "own + children" MB
+
+
 def test_model_mode_times_every_model_and_reports_broken_ones(models, tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()

@@ -1,4 +1,5 @@
-"""Runtime measurements: CPU time counts the child processes (the isolated decoders) too."""
+"""Runtime measurements: CPU time and peak memory count the child processes (the isolated
+decoders) too."""
 
 import subprocess
 import sys
@@ -34,3 +35,13 @@ def test_cpu_seconds_count_an_ended_child_process():
         subprocess.run([sys.executable, "-c", _BUSY_CHILD], input="", text=True,
                        capture_output=True, check=True)
     assert measurement.cpu_seconds >= 0.8 * BUSY_SECONDS
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child RSS read from /proc")
+def test_children_peak_rss_counts_a_child_that_ended_during_the_block():
+    allocate = ("import time\nblock = bytearray(200 * 2**20)\nblock[::4096] = b'x' * len("
+                "block[::4096])\ntime.sleep(0.3)\n")  # 200 MB touched, held for 0.3 s
+    with profiling.measure() as measurement:
+        subprocess.run([sys.executable, "-c", allocate], check=True)
+    assert measurement.children_peak_rss_bytes >= 190 * 2**20
+    assert measurement.to_dict()["children_peak_rss_mb"] >= 190

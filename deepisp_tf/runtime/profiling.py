@@ -79,16 +79,59 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def _status_bytes(pid: int | str, key: str) -> int | None:
+    """Return a "<key>: N kB" line of /proc/<pid>/status in bytes, None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def peak_rss_bytes() -> int:
     """Return the process' peak resident set size in bytes (since start or the last reset)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    peak = _status_bytes("self", "VmHWM")
+    if peak is not None:
+        return peak
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def children_rss_bytes() -> int:
+    """Return the summed current RSS of the live child processes and their descendants (e.g.
+    the isolated decoders); 0 without /proc."""
+    return sum(_status_bytes(child, "VmRSS") or 0 for child in _descendants())
+
+
+def _descendants(pid: int | str = "self") -> list[int]:
+    """Return the live child processes of `pid`, their children, and so on."""
+    found = []
+    for child in _child_pids(pid):
+        found += [child] + _descendants(child)
+    return found
+
+
+class _ChildrenRssSampler(threading.Thread):
+    """Sample `children_rss_bytes` every `interval` seconds until stopped; keep the largest."""
+
+    def __init__(self, interval: float):
+        super().__init__(name="deepisp-rss-sampler", daemon=True)
+        self.interval, self.peak = interval, 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.peak = max(self.peak, children_rss_bytes())
+            if self._stop_event.wait(self.interval):
+                return
+
+    def stop(self) -> int:
+        """Stop sampling (after one last sample); return the peak."""
+        self._stop_event.set()
+        self.join()
+        return max(self.peak, children_rss_bytes())
 
 
 def _child_pids(pid: int | str = "self") -> list[int]:
@@ -139,12 +182,16 @@ class Measurement:
       peak_rss_bytes: peak RSS during the block (since the process started if the peak could
         not be reset).
       peak_rss_reset: whether the peak was reset at the start, i.e. is specific to the block.
+      children_peak_rss_bytes: the largest summed RSS of the child processes (e.g. the
+        isolated decoders, also those that ended during the block), sampled every
+        `CHILDREN_RSS_INTERVAL` seconds.
     """
 
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     peak_rss_bytes: int = 0
     peak_rss_reset: bool = False
+    children_peak_rss_bytes: int = 0
 
     def cpu_utilization(self, cores: int | None = None) -> float:
         """Return CPU time / (wall time x cores): 1.0 means every core busy all the time."""
@@ -155,7 +202,11 @@ class Measurement:
         return {"seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
                 "cpu_utilization": self.cpu_utilization(), "cores": os.cpu_count(),
                 "peak_rss_mb": self.peak_rss_bytes / 2**20,
-                "peak_rss_reset": self.peak_rss_reset}
+                "peak_rss_reset": self.peak_rss_reset,
+                "children_peak_rss_mb": self.children_peak_rss_bytes / 2**20}
+
+
+CHILDREN_RSS_INTERVAL = 0.02  # seconds between samples of the child processes' RSS
 
 
 class measure:  # pylint: disable=invalid-name  # used as a context manager, like a function
@@ -164,9 +215,12 @@ class measure:  # pylint: disable=invalid-name  # used as a context manager, lik
     def __init__(self) -> None:
         self.result = Measurement()
         self._start = self._cpu = 0.0
+        self._sampler: _ChildrenRssSampler | None = None
 
     def __enter__(self) -> Measurement:
         self.result.peak_rss_reset = reset_peak_rss()
+        self._sampler = _ChildrenRssSampler(CHILDREN_RSS_INTERVAL)
+        self._sampler.start()
         self._cpu = cpu_seconds()
         self._start = time.perf_counter()
         return self.result
@@ -175,6 +229,7 @@ class measure:  # pylint: disable=invalid-name  # used as a context manager, lik
         self.result.seconds = time.perf_counter() - self._start
         self.result.cpu_seconds = cpu_seconds() - self._cpu
         self.result.peak_rss_bytes = peak_rss_bytes()
+        self.result.children_peak_rss_bytes = self._sampler.stop()
 
 
 WARMUP_RUNS = 2  # XNNPACK packs the weights on the first invoke; the second settles caches

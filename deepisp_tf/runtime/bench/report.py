@@ -43,7 +43,7 @@ def _files_markdown(report: dict[str, Any]) -> list[str]:
         "(> 1: faster than the reference render)", "",
         "## Throughput and latency", "",
         "| mode | threads | images | MP | s | images/s | MP/s | image p50/p90/p99 ms | "
-        "tile p50/p90/p99 ms | CPU util | peak RSS MB |",
+        "tile p50/p90/p99 ms | CPU util | peak RSS MB (+ child processes) |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in report["runs"]:
         image, tile = run["image_latency_ms"], run["tile_latency_ms"]
@@ -52,7 +52,7 @@ def _files_markdown(report: dict[str, Any]) -> list[str]:
             f"{run['seconds']:.2f} | {run['images_per_s']:.2f} | {run['megapixels_per_s']:.2f} |"
             f" {_ms(image, 'p50')} / {_ms(image, 'p90')} / {_ms(image, 'p99')} |"
             f" {_ms(tile, 'p50')} / {_ms(tile, 'p90')} / {_ms(tile, 'p99')} |"
-            f" {run['cpu_utilization']:.0%} | {run['peak_rss_mb']:.0f} |")
+            f" {run['cpu_utilization']:.0%} | {_rss(run)} |")
     stages = sorted({stage for run in report["runs"] for stage in run["stage_ms_per_image"]})
     lines += ["", "## Time per stage (ms per image, summed over threads)", "",
               "| mode | threads | " + " | ".join(stages) + " |",
@@ -74,6 +74,8 @@ def _files_markdown(report: dict[str, Any]) -> list[str]:
         lines += ["", "## Memory (synthetic mosaic, fresh process)", "",
                   f"{memory['megapixels']:.1f} MP rendered in {memory['seconds']:.1f} s "
                   f"({memory['tiles']} tiles): peak RSS {memory['peak_rss_mb']:.0f} MB "
+                  + (f"+ {memory['decoder_peak_rss_mb']:.0f} MB in the decoder process "
+                     if memory.get("isolate") else "") +
                   f"(after loading the model: {memory['baseline_rss_mb']:.0f} MB; estimate of "
                   f"the image buffers: {memory['estimate_mb']:.0f} MB)."]
     return lines
@@ -118,6 +120,12 @@ def _models_markdown(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _rss(run: dict[str, Any]) -> str:
+    """Peak RSS of the process, "+ N" for its child processes (the isolated decoders)."""
+    children = run.get("children_peak_rss_mb") or 0
+    return f"{run['peak_rss_mb']:.0f}" + (f" + {children:.0f}" if children >= 0.5 else "")
+
+
 def _choice_text(report: dict[str, Any]) -> str:
     choice = report.get("precision")
     if not choice:
@@ -143,12 +151,12 @@ def _file_to_file_markdown(section: dict[str, Any]) -> list[str]:
                      f"| {_number(row['ours_mb_per_megapixel'])} | "
                      f"{_number(row['rawpy_mb_per_megapixel'])} |")
     lines += ["", "| round | side | format | images | MP | s | MP/s | MB | CPU util | "
-              "peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "peak RSS MB (+ child processes) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for run in section["runs"]:
         lines.append(f"| {run['round']} | {run['mode']} | {run['format']} | {run['images']} | "
                      f"{run['megapixels']:.1f} | {run['seconds']:.2f} | "
                      f"{run['megapixels_per_s']:.2f} | {run['bytes'] / 1e6:.1f} | "
-                     f"{run['cpu_utilization']:.0%} | {run['peak_rss_mb']:.0f} |")
+                     f"{run['cpu_utilization']:.0%} | {_rss(run)} |")
     stages = sorted({stage for run in section["runs"] for stage in run["stage_ms_per_image"]})
     if stages:
         lines += ["", "Ours, time per stage (ms per image, summed over threads):", "",
