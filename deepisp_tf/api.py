@@ -27,6 +27,7 @@ from deepisp_tf.runtime.models import default_model_path
 
 # One image's tiles keep a few interpreters busy; more only cost opening and memory.
 MAX_DEFAULT_INTERPRETERS = 8
+CPU_DELEGATES = ("xnnpack", "none")  # the delegates whose interpreters run on the CPU cores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +40,8 @@ class RenderOptions:
       delegate_fallback: use the CPU when the delegate cannot be applied.
       threads: threads of each interpreter (None: LiteRT's default).
       interpreters: interpreters running an image's tiles in parallel, each with its own copy
-        of the model (None: one per CPU, at most `MAX_DEFAULT_INTERPRETERS`; 1: everything in
-        the calling thread).
+        of the model (None: one per CPU, at most `MAX_DEFAULT_INTERPRETERS`, on the CPU
+        delegates; one on an accelerator; 1: everything in the calling thread).
       tile: tile side the model is resized to (None: the model's own).
       overlap: tile overlap in pixels (None: the default, tile / 16).
       isolate: decode in a worker process (a file that crashes or hangs LibRaw raises
@@ -90,7 +91,9 @@ class Renderer:
         self._decoders = (isolation.DecoderPool(1, timeout=opts.decode_timeout)
                           if opts.isolate else None)
         self._busy = threading.Lock()
-        interpreters = opts.interpreters or min(os.cpu_count() or 1, MAX_DEFAULT_INTERPRETERS)
+        interpreters = opts.interpreters or (
+            min(os.cpu_count() or 1, MAX_DEFAULT_INTERPRETERS)
+            if opts.delegate in CPU_DELEGATES else 1)  # one accelerator: one interpreter
         decode = self._decoders.decode if self._decoders else None
         if interpreters == 1:
             self._engine = Engine(self.runner, overlap=opts.overlap, serial=True, decode=decode)
