@@ -15,7 +15,7 @@ from deepisp_tf import plots
 from deepisp_tf.runtime import bench
 from deepisp_tf.raw import dng
 from deepisp_tf.raw.io import read_raw
-from deepisp_tf.runtime import frames, pipeline
+from deepisp_tf.runtime import frames, pipeline, profiling
 
 STAGES = {"decode", "tile", "invoke", "blend", "finish"}
 LATENCY_KEYS = {"p50", "p90", "p99", "mean"}
@@ -99,11 +99,13 @@ def test_isolated_runs_count_their_decoder_processes_memory_and_rawpy_runs_do_no
         models, raw_dir, tmp_path):
     settings = bench.Settings(model=models["float"], threads=1, workers=(1,), interpreters=1,
                               overlap=8, isolate=True)
+    # Child processes other tests of this worker left running count in every row alike.
+    others = profiling.children_rss_bytes() / 2**20
     report = bench.benchmark_files(bench.list_inputs(raw_dir), settings, memory_megapixels=0.2)
-    children = {run["mode"]: run["children_peak_rss_mb"] for run in report["runs"]}
+    children = {run["mode"]: run["children_peak_rss_mb"] - others for run in report["runs"]}
     assert report["memory"]["isolate"] and report["memory"]["decoder_peak_rss_mb"] > 10
     assert children["serial"] > 10 and children["concurrent"] > 10  # a Python + rawpy process
-    assert children["rawpy"] == 0  # our decoders are not alive during rawpy's runs
+    assert children["rawpy"] < 5  # our decoders are not alive during rawpy's runs
     markdown = open(bench.write_report(report, str(tmp_path / "r"))[1], encoding="utf-8").read()
     serial_row = next(line for line in markdown.splitlines() if line.startswith("| serial |"))
     assert serial_row.rstrip(" |").rsplit("|", 1)[1].count(" + ") == 1  # "own + children" MB
