@@ -54,6 +54,17 @@ def test_runtime_and_inference_tools_import_no_tensorflow(modules):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
+def test_the_cpu_path_does_not_load_the_gpu_api_and_its_ml_dtypes():
+    # ml_dtypes, which LiteRT's CompiledModel API imports, takes ~0.6 s to import: a third of a
+    # one-file tools.infer run. Only --delegate=gpu needs it.
+    code = ("import sys; import deepisp_tf.runtime, deepisp_tf.api, tools.infer; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'ml_dtypes' "
+            "or m == 'ai_edge_litert.compiled_model'); print(bad); sys.exit(1 if bad else 0)")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                               text=True, env={**os.environ, "PYTHONPATH": REPO}, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
 @pytest.mark.parametrize("name,tolerance", [("float", 1e-5), ("int8", 0.005), ("uint8", 0.005),
                                             ("meta", 1e-5)])
 def test_runner_output_matches_keras_model(models, name, tolerance):

@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ai_edge_litert.compiled_model import CompiledModel, Environment
-from ai_edge_litert.hardware_accelerator import HardwareAccelerator
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
-from ai_edge_litert.options import CpuOptions, GpuOptions, Options
 
 from deepisp_tf.constants import METADATA_SIZE
 from deepisp_tf.runtime.delegates import DelegateError, parse_delegate
@@ -37,6 +34,9 @@ from deepisp_tf.runtime.inspection import OpInfo
 from deepisp_tf.runtime.interpreter import Runner
 from deepisp_tf.runtime.packed import pack_planes, unpack_output
 from deepisp_tf.runtime.quantization import Quantization
+
+if TYPE_CHECKING:
+    from ai_edge_litert.compiled_model import Environment
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,12 @@ class GpuRunner:
         self.enforce_f32 = enforce_f32
         self._signature, inputs, outputs, self._op_names = _signature_details(self.model_path)
         self._bind(inputs, outputs)
+        # Imported here: the CompiledModel API pulls in ml_dtypes (~0.6 s), which the CPU path
+        # (`interpreter.Runner`, every tool's default) never needs.
+        # pylint: disable=import-outside-toplevel
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import CpuOptions, GpuOptions, Options
         options = Options(hardware_accelerators=HardwareAccelerator.GPU | HardwareAccelerator.CPU,
                           cpu_options=CpuOptions(num_threads=threads or 1),
                           gpu_options=GpuOptions(enforce_f32=enforce_f32))
