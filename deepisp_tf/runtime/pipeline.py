@@ -147,8 +147,8 @@ def stretch_lines(image: np.ndarray, pixel_aspect: float) -> np.ndarray:
 
     LibRaw's stretch makes every output row (pixel aspect < 1) or column (> 1) a copy of one
     input line (`geometry.stretch_sources`), so this equals `geometry.stretch` exactly.
-    No temporaries beyond one line: rows are copied one by one, columns by one `np.take`
-    (2.7x faster than strided column copies; rows copy faster one by one).
+    No temporaries beyond one line: rows are copied one by one (faster than `np.take` for
+    them), columns by one unbuffered `np.take` (~4x faster than strided column copies).
     """
     if pixel_aspect == 1:
         return image

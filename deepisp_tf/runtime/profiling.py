@@ -147,16 +147,14 @@ def _child_pids(pid: int | str = "self") -> list[int]:
     return children
 
 
-def _process_tree_ticks(pid: int) -> int:
-    """Return the user + system clock ticks of a live process and its live descendants."""
-    ticks = 0
+def _process_ticks(pid: int) -> int:
+    """Return the user + system clock ticks of a live process (0 if it is gone)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
     except (OSError, IndexError, ValueError):
         return 0
-    return ticks + sum(_process_tree_ticks(child) for child in _child_pids(pid))
 
 
 def cpu_seconds() -> float:
@@ -167,7 +165,7 @@ def cpu_seconds() -> float:
     in clock ticks (10 ms), so a short run's children may read 0.
     """
     times = os.times()
-    ticks = sum(_process_tree_ticks(child) for child in _child_pids())
+    ticks = sum(_process_ticks(child) for child in _descendants())
     return (time.process_time() + times.children_user + times.children_system
             + ticks / os.sysconf("SC_CLK_TCK"))
 

@@ -93,9 +93,9 @@ def _models_markdown(report: dict[str, Any]) -> list[str]:
             lines.append(f"| {row['model']} | error: {row['error']} |"
                          + " |" * (10 if engines else 9))
             continue
-        engine_cell = (f" {_ms(row['engine_frame_latency_ms'], 'p50')} |"
-                       if engines and row.get("engine_frame_latency_ms") else
-                       " – |" if engines else "")
+        engine_cell = ""
+        if engines:  # "–" for a model the engine could not time (e.g. a GPU runner)
+            engine_cell = f" {_ms(row.get('engine_frame_latency_ms') or {}, 'p50')} |"
         description, tile = row["description"], row["tile_latency_ms"]
         zeros = description["weights"]["zero_fraction"]
         lines.append(
