@@ -11,6 +11,7 @@ import pytest
 
 import deepisp_tf
 from conftest import REPO, sample_files
+from deepisp_tf.api import in_input_order
 from deepisp_tf.raw.io import RawReadError
 from deepisp_tf.runtime import frames, isolation, models
 
@@ -100,12 +101,19 @@ def test_import_and_render_attribute_load_no_tensorflow():
 def test_in_input_order_yields_each_result_once_every_earlier_one_has_come():
     results = [types.SimpleNamespace(index=i) for i in (2, 0, 3, 1, 4)]
     seen = []
-    for result in deepisp_tf.api.in_input_order(iter(results)):
+    for result in in_input_order(iter(results)):
         seen.append(result.index)
     assert seen == [0, 1, 2, 3, 4]
     # 0 is yielded as soon as it comes, before 3 arrives (nothing is held back longer).
-    order = deepisp_tf.api.in_input_order(iter(results))
-    assert next(order).index == 0
+    consumed = []
+
+    def arriving():
+        for result in results:
+            consumed.append(result.index)
+            yield result
+
+    order = in_input_order(arriving())
+    assert next(order).index == 0 and consumed == [2, 0]
 
 
 def test_renderer_with_two_interpreters_equals_one_and_keeps_input_order(synthetic_dng, tmp_path):
